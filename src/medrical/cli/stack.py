@@ -2,6 +2,131 @@
 
 from __future__ import annotations
 
+import json
+import sys
+import time
+from typing import Annotated
+
 import typer
 
-stack_app = typer.Typer(help="Run Kafka, the schema registry, Kafka Connect and PostgreSQL locally.")
+from medrical.cli import _state
+from medrical.errors import InputError, StackError
+from medrical.stack import fetch
+from medrical.stack.layout import SERVICES
+from medrical.stack.manager import LocalStack
+
+stack_app = typer.Typer(
+    help="Run Kafka, the schema registry, Kafka Connect and PostgreSQL locally.",
+    no_args_is_help=True,
+)
+
+
+def _stack() -> LocalStack:
+    return LocalStack(_state.config().stack)
+
+
+def _say(line: str) -> None:
+    typer.echo(line, err=True)
+
+
+@stack_app.command()
+def up() -> None:
+    """Start every service (fetching the engines the first time) and wait until each is healthy."""
+    stack = _stack()
+    started = time.monotonic()
+    timings = stack.up(report=_say)
+    if timings:
+        _say(f"stack up in {time.monotonic() - started:.1f} s; data in {stack.layout.home}")
+    else:
+        _say("stack already running")
+
+
+@stack_app.command()
+def down() -> None:
+    """Stop the processes this stack started (by their PID files)."""
+    stopped = _stack().down(report=_say)
+    if not stopped:
+        _say("stack was not running")
+
+
+@stack_app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Show each service, where it listens, its health and resident memory."""
+    rows = _stack().status()
+    for row in rows:
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    {
+                        "service": row.name,
+                        "address": row.address,
+                        "pid": row.pid,
+                        "healthy": row.healthy,
+                        "detail": row.detail,
+                        "resident_mib": round(row.resident_mib, 1) if row.resident_mib else None,
+                    }
+                )
+            )
+        else:
+            memory = f"{row.resident_mib:7.0f} MiB" if row.resident_mib else "        -  "
+            state = "healthy" if row.healthy else ("down" if row.pid is None else "unhealthy")
+            typer.echo(f"{row.name:<9} {state:<9} {memory}  {row.address:<48} {row.detail}")
+    if not all(row.healthy for row in rows):
+        raise typer.Exit(1)
+
+
+@stack_app.command()
+def logs(
+    service: Annotated[str | None, typer.Argument(help=f"One of: {', '.join(SERVICES)}.")] = None,
+    lines: Annotated[int, typer.Option("-n", "--lines", help="How many lines.")] = 40,
+    follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing.")] = False,
+) -> None:
+    """Print the last lines of a service's log (all services when none is named)."""
+    from medrical.stack.process import tail
+
+    stack = _stack()
+    if service is not None and service not in SERVICES:
+        raise InputError(f"unknown service {service!r}; choose one of {', '.join(SERVICES)}.")
+    chosen = [service] if service else list(SERVICES)
+    for name in chosen:
+        if len(chosen) > 1:
+            typer.echo(f"==> {name} <==")
+        typer.echo(tail(stack.log_path(name), lines))
+    if follow and service:
+        path = stack.log_path(service)
+        with path.open("r", encoding="utf-8", errors="replace") as handle:
+            handle.seek(0, 2)
+            while True:
+                line = handle.readline()
+                if line:
+                    sys.stdout.write(line)
+                    sys.stdout.flush()
+                else:
+                    time.sleep(0.3)
+
+
+@stack_app.command()
+def reset(
+    force: Annotated[bool, typer.Option("--force", help="Stop the stack first.")] = False,
+) -> None:
+    """Wipe the stack's data (topics, tables, schemas); downloaded engines are kept."""
+    stack = _stack()
+    if force:
+        stack.down(report=_say)
+    stack.reset()
+    _say(f"stack data wiped at {stack.layout.home}")
+
+
+@stack_app.command("fetch")
+def fetch_command() -> None:
+    """Download and verify the pinned engines without starting anything."""
+    settings = _state.config().stack
+    target = fetch.fetch_engines(settings.cache_dir)
+    _say(f"engines ready in {target}")
+    for name, version in fetch.pinned_versions().items():
+        typer.echo(f"{name:<20} {version}")
+
+
+__all__ = ["StackError", "stack_app"]
