@@ -11,6 +11,7 @@ import typer
 
 from medrical import __version__
 from medrical.cli import _state
+from medrical.cli.news2 import news2
 from medrical.cli.stack import stack_app
 from medrical.errors import ExitCode, MedricalError
 from medrical.logs import setup_logging
@@ -24,6 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(stack_app, name="stack")
+app.command("news2")(news2)
 
 
 def _version(value: bool) -> None:
