@@ -61,8 +61,15 @@ def default_config_dir() -> Path:
 
 
 def default_stack_home() -> Path:
-    """Where the local stack keeps its data, logs and PID files (XDG data dir)."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    """Where the local stack keeps its data, logs and PID files (XDG data dir).
+
+    PostgreSQL refuses to run as root and root's home is closed to other users, so a stack
+    run by root keeps its data under /var/lib, where the postgres user can reach it.
+    """
+    base = os.environ.get("XDG_DATA_HOME")
+    if not base and os.geteuid() == 0:
+        return Path("/var/lib/medrical/stack")
+    base = base or str(Path.home() / ".local" / "share")
     return Path(base) / "medrical" / "stack"
 
 
