@@ -586,14 +586,14 @@ def read_config_file(path: Path, *, required: bool = False) -> Tree:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigError(
             f"cannot read the configuration file {path}: {reason}.",
-            hint="Check its permissions, or run `medrical configure` to write a new one.",
+            hint="Check its permissions, or move it away and run `medrical configure` again.",
         ) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(
             f"the configuration file {path} is not valid TOML: {exc}.",
-            hint="Fix that line, or run `medrical configure` to write a new file.",
+            hint="Fix that line, or move the file away and run `medrical configure` again.",
         ) from None
 
 
@@ -711,8 +711,16 @@ def _explain(exc: ValidationError, sources: Mapping[str, str], file_path: Path) 
     return ConfigError(
         f"invalid setting {setting} {where}: {reason}.",
         setting=setting,
-        hint=f"Correct it {where}, or run `medrical configure`.",
+        hint=_fix_hint(_origin(setting, sources), file_path),
     )
+
+
+def _fix_hint(label: str, file_path: Path) -> str:
+    if label.startswith("env "):
+        return f"Correct or unset {label.removeprefix('env ')}."
+    if label == "flag":
+        return "Correct that option."
+    return f"Correct it in {file_path}, or run `medrical configure`."
 
 
 def _file_settings(config: MedricalConfig) -> Iterator[tuple[str, Path]]:
@@ -959,11 +967,12 @@ def save_settings(changes: Mapping[str, Any], path: Path | None = None) -> Path:
     updated = _without_none(_merge(current, changes))
     sources = {name: "file" for name, _ in _leaves(current)}
     sources.update({name: "flag" for name, _ in _leaves(changes)})
+    checked = _expand_dsn(_Layer(updated, dict(sources)), f"in {file_path}")
     try:
-        checked = _expand_dsn(_Layer(updated, dict(sources)), f"in {file_path}")
-        MedricalConfig.model_validate(checked.tree)
+        config = MedricalConfig.model_validate(checked.tree)
     except ValidationError as exc:
         raise _explain(exc, sources, file_path) from None
+    _check_files(config, sources, file_path)
     atomic_write(file_path, render_toml(updated).encode("utf-8"))
     return file_path
 

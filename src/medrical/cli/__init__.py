@@ -11,6 +11,7 @@ import typer
 
 from medrical import __version__
 from medrical.cli import _state
+from medrical.cli.config import config_app, configure_app
 from medrical.cli.news2 import news2
 from medrical.cli.stack import stack_app
 from medrical.errors import ExitCode, MedricalError

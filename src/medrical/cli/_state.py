@@ -5,7 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from medrical.config import MedricalConfig, load_config
+from medrical.config import (
+    LoadedConfig,
+    MedricalConfig,
+    config_file_path,
+    load_config,
+    load_config_with_sources,
+)
 
 _config_file: Path | None = None
 
@@ -15,6 +21,16 @@ def set_config_file(path: Path | None) -> None:
     _config_file = path
 
 
+def config_file() -> Path:
+    """The configuration file in use: --config if given, else the one in the config directory."""
+    return _config_file or config_file_path()
+
+
 def config(overrides: dict[str, Any] | None = None) -> MedricalConfig:
     """The effective configuration, with command-line overrides applied last."""
     return load_config(_config_file, overrides=overrides)
+
+
+def loaded_config(overrides: dict[str, Any] | None = None) -> LoadedConfig:
+    """The effective configuration together with where each value came from."""
+    return load_config_with_sources(_config_file, overrides=overrides)
