@@ -26,6 +26,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(stack_app, name="stack")
+app.add_typer(configure_app, name="configure")
+app.add_typer(config_app, name="config")
 app.command("news2")(news2)
 
 
