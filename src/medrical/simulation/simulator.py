@@ -1,0 +1,343 @@
+"""The simulator: many synthetic patients, one seeded stream of readings in event-time order.
+
+Each vital is a latent physiological value that reverts towards the patient's current target
+as an Ornstein-Uhlenbeck process, discretised exactly for the step between two readings, so
+consecutive readings are strongly correlated. A reading adds measurement noise to the latent
+value and rounds it to what a bedside device shows.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import random
+import time
+from collections.abc import Iterator
+from typing import Final, Literal, get_args
+
+from medrical.errors import InputError
+from medrical.simulation.physiology import (
+    MIN_PULSE_PRESSURE,
+    SURVIVABLE_BOUNDS,
+    PatientProfile,
+    circadian,
+    draw_profile,
+    oxygen_fio2,
+    targets,
+)
+from medrical.simulation.reading import Reading
+from medrical.simulation.scenario import MIX, Scenario, resolve_scenarios
+
+Cadence = Literal["monitor", "ward"]
+CADENCES: Final[tuple[str, ...]] = get_args(Cadence)
+
+# Per vital: (time constant of reversion in s, stationary SD of the latent value, SD of the
+# measurement noise). Temperature drifts slowly; SpO2 and heart rate wander quickly.
+_HEART_RATE: Final = (180.0, 3.0, 1.0)
+_SYSTOLIC: Final = (600.0, 5.0, 2.0)
+_DIASTOLIC: Final = (600.0, 3.5, 1.5)
+_TEMPERATURE: Final = (1800.0, 0.12, 0.05)
+_SPO2: Final = (120.0, 0.7, 0.4)
+_RESPIRATORY_RATE: Final = (300.0, 1.2, 0.6)
+
+_TARGET_REFRESH_MS: Final = 60_000
+"""Scenarios change over hours; recomputing targets once a minute keeps readings cheap."""
+_AIR_FIO2: Final = 0.21
+
+# Ward observation rounds (ms): blood pressure, respiration and consciousness every
+# 15-60 minutes, temperature every 2-6 hours.
+_WARD_ROUND_MS: Final = (15 * 60_000, 60 * 60_000)
+_WARD_TEMPERATURE_MS: Final = (2 * 3_600_000, 6 * 3_600_000)
+
+# Artifacts: probe-off dropouts last seconds, motion spikes a beat or three.
+_PROBE_OFF_SHARE: Final = 0.6
+_PROBE_OFF_S: Final = (5.0, 30.0)
+_MOTION_S: Final = (1.0, 3.0)
+_MOTION_SPIKE_BPM: Final = (40.0, 90.0)
+
+_HR_LOW, _HR_HIGH = (int(bound) for bound in SURVIVABLE_BOUNDS["heart_rate"])
+_SBP_LOW, _SBP_HIGH = (int(bound) for bound in SURVIVABLE_BOUNDS["systolic_bp"])
+_DBP_LOW, _DBP_HIGH = (int(bound) for bound in SURVIVABLE_BOUNDS["diastolic_bp"])
+_TEMP_LOW, _TEMP_HIGH = SURVIVABLE_BOUNDS["body_temperature"]
+_SPO2_LOW, _SPO2_HIGH = (int(bound) for bound in SURVIVABLE_BOUNDS["spo2"])
+_RR_LOW, _RR_HIGH = (int(bound) for bound in SURVIVABLE_BOUNDS["respiratory_rate"])
+
+
+def _ou_step(tau_s: float, sd: float, dt_s: float) -> tuple[float, float]:
+    """Exact OU discretisation: x' = mu + (x - mu) * a + b * N(0, 1)."""
+    a = math.exp(-dt_s / tau_s)
+    return a, sd * math.sqrt(1.0 - a * a)
+
+
+class _PatientState:
+    """The mutable part of a patient during one run of `Simulator.readings`."""
+
+    __slots__ = (
+        "artifact_left",
+        "artifact_probe_off",
+        "artifact_spike",
+        "consciousness",
+        "diastolic",
+        "diastolic_target",
+        "fio2",
+        "heart_rate",
+        "heart_rate_target",
+        "on_oxygen",
+        "profile",
+        "refresh_due",
+        "respiratory_rate",
+        "respiratory_rate_target",
+        "round_due",
+        "scenario",
+        "spo2",
+        "spo2_target",
+        "systolic",
+        "systolic_target",
+        "temperature",
+        "temperature_due",
+        "temperature_target",
+    )
+
+    def __init__(self, profile: PatientProfile, scenario: Scenario) -> None:
+        self.profile = profile
+        self.scenario = scenario
+        baseline = profile.baseline
+        self.heart_rate = self.heart_rate_target = baseline.heart_rate
+        self.systolic = self.systolic_target = baseline.systolic_bp
+        self.diastolic = self.diastolic_target = baseline.diastolic_bp
+        self.temperature = self.temperature_target = baseline.body_temperature
+        self.spo2 = self.spo2_target = baseline.spo2
+        self.respiratory_rate = self.respiratory_rate_target = baseline.respiratory_rate
+        self.consciousness = "A"
+        self.fio2 = _AIR_FIO2
+        self.on_oxygen = False
+        self.refresh_due = 0
+        self.round_due = 0
+        self.temperature_due = 0
+        self.artifact_left = 0
+        self.artifact_probe_off = False
+        self.artifact_spike = 0
+
+    def refresh(self, now_ms: int, start_ms: int) -> None:
+        """Recompute the targets for the scenario time and time of day at ``now_ms``."""
+        profile = self.profile
+        hours = (now_ms - start_ms) / 3_600_000 * profile.pace + profile.scenario_offset_h
+        insults = self.scenario.insults_at(hours)
+        rhythm = circadian((now_ms // 1000) % 86_400 / 3600.0)
+        self.fio2 = oxygen_fio2(profile, insults, self.scenario.oxygen_target_spo2, self.fio2)
+        self.on_oxygen = self.fio2 > _AIR_FIO2
+        self.consciousness = insults.consciousness
+        goal = targets(profile, insults, self.fio2, self.temperature, rhythm)
+        self.heart_rate_target = goal.heart_rate
+        self.systolic_target = goal.systolic_bp
+        self.diastolic_target = goal.diastolic_bp
+        self.temperature_target = goal.body_temperature
+        self.spo2_target = goal.spo2
+        self.respiratory_rate_target = goal.respiratory_rate
+        self.refresh_due = now_ms + _TARGET_REFRESH_MS
+
+    def settle(self, rng: random.Random) -> None:
+        """Start each latent value but temperature at a stationary draw around its target."""
+        gauss = rng.gauss
+        self.heart_rate = gauss(self.heart_rate_target, _HEART_RATE[1])
+        self.systolic = gauss(self.systolic_target, _SYSTOLIC[1])
+        self.diastolic = gauss(self.diastolic_target, _DIASTOLIC[1])
+        self.spo2 = gauss(self.spo2_target, _SPO2[1])
+        self.respiratory_rate = gauss(self.respiratory_rate_target, _RESPIRATORY_RATE[1])
+
+
+class Simulator:
+    """A seeded population of synthetic patients and the stream of their readings.
+
+    The arguments map to the ``produce`` flags: ``patients`` (--patients), ``seed`` (--seed),
+    ``scenario`` (--scenario: a built-in name or ``mix``; a path also works),
+    ``scenario_file`` (--scenario-file), ``interval_s`` (--interval: seconds of event time
+    between two readings of one patient), ``start_ms`` (--start: event time of the first
+    reading, ms since the epoch; default now), ``cadence`` (--cadence) and ``artifact_rate``
+    (--artifact-rate: the chance that a reading starts a probe-off or motion artifact).
+    """
+
+    def __init__(
+        self,
+        patients: int,
+        seed: int,
+        scenario: str | os.PathLike[str] = "stable",
+        *,
+        scenario_file: str | os.PathLike[str] | None = None,
+        interval_s: float = 1.0,
+        start_ms: int | None = None,
+        cadence: Cadence = "monitor",
+        artifact_rate: float = 0.0,
+    ) -> None:
+        if isinstance(patients, bool) or not isinstance(patients, int) or patients < 1:
+            raise InputError(
+                f"The number of patients must be a whole number >= 1, not {patients!r}."
+            )
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise InputError(f"The seed must be a whole number, not {seed!r}.")
+        if not math.isfinite(interval_s) or interval_s < 0.001:
+            raise InputError(
+                f"The interval must be at least 0.001 s (one millisecond), not {interval_s!r}."
+            )
+        if cadence not in CADENCES:
+            raise InputError(
+                f"Unknown cadence {cadence!r}.", hint=f"Choose {' or '.join(CADENCES)}."
+            )
+        if not 0.0 <= artifact_rate <= 1.0:
+            raise InputError(f"The artifact rate must lie in 0..1, not {artifact_rate!r}.")
+        if scenario_file is not None:
+            if scenario != "stable":
+                raise InputError("Give either a scenario name or a scenario file, not both.")
+            scenario = scenario_file
+        self.scenarios: tuple[Scenario, ...] = tuple(resolve_scenarios(scenario))
+        self.seed = seed
+        self.interval_s = interval_s
+        self.interval_ms = round(interval_s * 1000)
+        self.start_ms = int(time.time() * 1000) if start_ms is None else start_ms
+        self.cadence: Cadence = cadence
+        self.artifact_rate = artifact_rate
+        self.patients: tuple[PatientProfile, ...] = self._draw_patients(
+            patients, is_mix=scenario == MIX
+        )
+
+    def _draw_patients(self, count: int, *, is_mix: bool) -> tuple[PatientProfile, ...]:
+        rng = random.Random(self.seed)
+        weights = [scenario.mix_weight for scenario in self.scenarios]
+        profiles = []
+        for number in range(1, count + 1):
+            scenario = rng.choices(self.scenarios, weights)[0] if is_mix else self.scenarios[0]
+            profiles.append(draw_profile(rng, number, scenario, offset_into_scenario=is_mix))
+        return tuple(profiles)
+
+    def _scenario_of(self, profile: PatientProfile) -> Scenario:
+        return self._by_name[profile.scenario]
+
+    @functools.cached_property
+    def _by_name(self) -> dict[str, Scenario]:
+        return {scenario.name: scenario for scenario in self.scenarios}
+
+    def readings(self) -> Iterator[Reading]:
+        """Yield readings forever: one per patient per interval, in event-time order.
+
+        Patients are staggered evenly within the interval. Every call starts the same
+        stream afresh, so equal seeds give equal streams.
+        """
+        rng = random.Random(f"medrical-readings-{self.seed}")
+        gauss = rng.gauss
+        chance = rng.random
+        uniform = rng.uniform
+        start_ms = self.start_ms
+        interval_ms = self.interval_ms
+        count = len(self.patients)
+        states = [_PatientState(profile, self._scenario_of(profile)) for profile in self.patients]
+        offsets = [index * interval_ms // count for index in range(count)]
+        for state, offset in zip(states, offsets, strict=True):
+            state.refresh(start_ms + offset, start_ms)
+            state.temperature = rng.gauss(state.temperature_target, _TEMPERATURE[1])
+            # Heart rate is coupled to the temperature, so settle it on the second pass.
+            state.refresh(start_ms + offset, start_ms)
+            state.settle(rng)
+
+        dt_s = interval_ms / 1000.0
+        a_hr, b_hr = _ou_step(_HEART_RATE[0], _HEART_RATE[1], dt_s)
+        a_sbp, b_sbp = _ou_step(_SYSTOLIC[0], _SYSTOLIC[1], dt_s)
+        a_dbp, b_dbp = _ou_step(_DIASTOLIC[0], _DIASTOLIC[1], dt_s)
+        a_temp, b_temp = _ou_step(_TEMPERATURE[0], _TEMPERATURE[1], dt_s)
+        a_spo2, b_spo2 = _ou_step(_SPO2[0], _SPO2[1], dt_s)
+        a_rr, b_rr = _ou_step(_RESPIRATORY_RATE[0], _RESPIRATORY_RATE[1], dt_s)
+        noise_hr, noise_sbp, noise_dbp = _HEART_RATE[2], _SYSTOLIC[2], _DIASTOLIC[2]
+        noise_temp, noise_spo2, noise_rr = _TEMPERATURE[2], _SPO2[2], _RESPIRATORY_RATE[2]
+        ward = self.cadence == "ward"
+        artifact_rate = self.artifact_rate
+        probe_off_readings = (_PROBE_OFF_S[0] / dt_s, _PROBE_OFF_S[1] / dt_s)
+        motion_readings = (_MOTION_S[0] / dt_s, _MOTION_S[1] / dt_s)
+        pairs = list(zip(states, offsets, strict=True))
+        round_start = start_ms
+        first_round = True
+
+        while True:
+            for state, offset in pairs:
+                now = round_start + offset
+                if not first_round:
+                    if now >= state.refresh_due:
+                        state.refresh(now, start_ms)
+                    target = state.heart_rate_target
+                    state.heart_rate = target + (state.heart_rate - target) * a_hr + b_hr * gauss()
+                    target = state.systolic_target
+                    state.systolic = target + (state.systolic - target) * a_sbp + b_sbp * gauss()
+                    target = state.diastolic_target
+                    state.diastolic = target + (state.diastolic - target) * a_dbp + b_dbp * gauss()
+                    target = state.temperature_target
+                    state.temperature = (
+                        target + (state.temperature - target) * a_temp + b_temp * gauss()
+                    )
+                    target = state.spo2_target
+                    state.spo2 = target + (state.spo2 - target) * a_spo2 + b_spo2 * gauss()
+                    target = state.respiratory_rate_target
+                    state.respiratory_rate = (
+                        target + (state.respiratory_rate - target) * a_rr + b_rr * gauss()
+                    )
+
+                heart_rate: int | None = min(
+                    max(round(gauss(state.heart_rate, noise_hr)), _HR_LOW), _HR_HIGH
+                )
+                spo2: int | None = min(
+                    max(round(gauss(state.spo2, noise_spo2)), _SPO2_LOW), _SPO2_HIGH
+                )
+                if ward and now < state.round_due:
+                    systolic = diastolic = respiratory_rate = None
+                    consciousness = None
+                else:
+                    if ward:
+                        state.round_due = now + int(uniform(*_WARD_ROUND_MS))
+                    systolic = min(
+                        max(round(gauss(state.systolic, noise_sbp)), _SBP_LOW), _SBP_HIGH
+                    )
+                    diastolic = min(
+                        max(round(gauss(state.diastolic, noise_dbp)), _DBP_LOW),
+                        _DBP_HIGH,
+                        systolic - MIN_PULSE_PRESSURE,
+                    )
+                    respiratory_rate = min(
+                        max(round(gauss(state.respiratory_rate, noise_rr)), _RR_LOW), _RR_HIGH
+                    )
+                    consciousness = state.consciousness
+                if ward and now < state.temperature_due:
+                    temperature = None
+                else:
+                    if ward:
+                        state.temperature_due = now + int(uniform(*_WARD_TEMPERATURE_MS))
+                    temperature = min(
+                        max(round(gauss(state.temperature, noise_temp), 1), _TEMP_LOW), _TEMP_HIGH
+                    )
+
+                if artifact_rate:
+                    if state.artifact_left == 0 and chance() < artifact_rate:
+                        state.artifact_probe_off = chance() < _PROBE_OFF_SHARE
+                        span = probe_off_readings if state.artifact_probe_off else motion_readings
+                        state.artifact_left = max(1, round(uniform(*span)))
+                        state.artifact_spike = round(uniform(*_MOTION_SPIKE_BPM))
+                    if state.artifact_left:
+                        state.artifact_left -= 1
+                        if state.artifact_probe_off:
+                            heart_rate = spo2 = None
+                        elif heart_rate is not None:
+                            heart_rate = min(heart_rate + state.artifact_spike, _HR_HIGH)
+
+                yield Reading(
+                    state.profile.patient_id,
+                    now,
+                    heart_rate,
+                    systolic,
+                    diastolic,
+                    temperature,
+                    spo2,
+                    respiratory_rate,
+                    consciousness,
+                    state.on_oxygen,
+                    state.scenario.name,
+                    state.profile.spo2_scale,
+                )
+            first_round = False
+            round_start += interval_ms
