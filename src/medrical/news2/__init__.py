@@ -12,6 +12,7 @@ from medrical.news2.model import (
     SpO2Scale,
     Vitals,
     VitalSignRangeError,
+    check_plausible,
     clinical_risk,
 )
 from medrical.news2.scoring import (
@@ -34,6 +35,7 @@ __all__ = [
     "SpO2Scale",
     "VitalSignRangeError",
     "Vitals",
+    "check_plausible",
     "clinical_risk",
     "score",
     "score_body_temperature",

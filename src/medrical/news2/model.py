@@ -148,7 +148,8 @@ PLAUSIBLE_RANGES: Mapping[Parameter, tuple[float, float]] = MappingProxyType(
 )
 
 
-def _check_range(parameter: Parameter, value: float | None) -> None:
+def check_plausible(parameter: Parameter, value: float | None) -> None:
+    """Raise VitalSignRangeError if `value` lies outside PLAUSIBLE_RANGES; None passes."""
     if value is None:
         return
     lower, upper = PLAUSIBLE_RANGES[parameter]
@@ -173,11 +174,11 @@ class Vitals:
     spo2_scale: SpO2Scale = SpO2Scale.SCALE_1
 
     def __post_init__(self) -> None:
-        _check_range(Parameter.RESPIRATORY_RATE, self.respiratory_rate)
-        _check_range(Parameter.SPO2, self.spo2)
-        _check_range(Parameter.SYSTOLIC_BP, self.systolic_bp)
-        _check_range(Parameter.HEART_RATE, self.heart_rate)
-        _check_range(Parameter.BODY_TEMPERATURE, self.body_temperature)
+        check_plausible(Parameter.RESPIRATORY_RATE, self.respiratory_rate)
+        check_plausible(Parameter.SPO2, self.spo2)
+        check_plausible(Parameter.SYSTOLIC_BP, self.systolic_bp)
+        check_plausible(Parameter.HEART_RATE, self.heart_rate)
+        check_plausible(Parameter.BODY_TEMPERATURE, self.body_temperature)
 
 
 @dataclass(frozen=True, slots=True)
