@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,22 +10,13 @@ from medrical.config import StackSettings
 SERVICES = ("postgres", "kafka", "registry", "connect")
 
 
-def effective_home(settings: StackSettings) -> Path:
-    """PostgreSQL refuses to run as root, and root's home is closed to other users, so a
-    root-run stack keeps its data under /var/lib unless a home was chosen explicitly."""
-    default = StackSettings.model_fields["home"].default_factory
-    if os.geteuid() == 0 and default is not None and settings.home == default():  # type: ignore[call-arg]
-        return Path("/var/lib/medrical/stack")
-    return settings.home
-
-
 @dataclass(frozen=True)
 class StackLayout:
     home: Path
 
     @classmethod
     def of(cls, settings: StackSettings) -> StackLayout:
-        return cls(effective_home(settings))
+        return cls(settings.home)
 
     @property
     def etc(self) -> Path:

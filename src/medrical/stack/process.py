@@ -16,6 +16,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+# Children started by this process, kept so that stopping one also reaps it (no zombie, and no
+# "subprocess still running" warning when a Popen object is collected while its daemon runs).
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
 
 def _start_time(pid: int) -> str | None:
     try:
@@ -90,6 +94,7 @@ def spawn(
             start_new_session=True,
             user=user,
         )
+    _children[process.pid] = process
     started = _start_time(process.pid) or "0"
     pid_file.write_text(f"{process.pid} {started}\n", encoding="ascii")
     return process
@@ -113,14 +118,16 @@ def stop(pid_file: Path, *, timeout_s: float = 30.0) -> bool:
         while tracked.alive():
             time.sleep(0.1)
             _reap(tracked.pid)
+    _reap(tracked.pid)
     pid_file.unlink(missing_ok=True)
     return True
 
 
 def _reap(pid: int) -> None:
     """Collect the exit status when the stopped process is our own child."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
+    child = _children.get(pid)
+    if child is not None and child.poll() is not None:
+        del _children[pid]
 
 
 def tail(path: Path, lines: int = 20) -> str:

@@ -92,6 +92,10 @@ def registry_system_properties(settings: StackSettings, postgres_db: str) -> dic
             f"jdbc:postgresql://{LOOPBACK}:{settings.postgres_port}/{postgres_db}"
         ),
         "apicurio.datasource.username": "medrical",
+        # A small pool: the registry of a demo stack serves a handful of clients.
+        "apicurio.datasource.jdbc.initial-size": "2",
+        "apicurio.datasource.jdbc.min-size": "2",
+        "apicurio.datasource.jdbc.max-size": "10",
         "quarkus.log.level": "INFO",
         "quarkus.analytics.disabled": "true",
     }

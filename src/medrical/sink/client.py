@@ -1,0 +1,161 @@
+"""A small client of Kafka Connect's REST API (the same on the local stack and managed Connect)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from medrical.config import ConnectSettings
+from medrical.errors import MedricalError, ServiceUnavailableError
+
+
+class ConnectorFailedError(MedricalError):
+    """The connector or one of its tasks failed; carries Connect's own trace."""
+
+
+@dataclass(frozen=True)
+class ConnectorState:
+    name: str
+    connector_state: str
+    task_states: tuple[str, ...]
+    trace: str | None
+
+    @property
+    def running(self) -> bool:
+        return (
+            self.connector_state == "RUNNING"
+            and bool(self.task_states)
+            and all(state == "RUNNING" for state in self.task_states)
+        )
+
+    @property
+    def failed(self) -> bool:
+        return self.connector_state == "FAILED" or "FAILED" in self.task_states
+
+
+class ConnectClient:
+    def __init__(self, settings: ConnectSettings, timeout_s: float = 15.0) -> None:
+        if not settings.url:
+            raise ValueError("connect url is not resolved")
+        auth: tuple[str, str] | None = None
+        if settings.basic_auth_user_info is not None:
+            user, _, password = settings.basic_auth_user_info.get_secret_value().partition(":")
+            auth = (user, password)
+        verify: Any = str(settings.ssl_ca_location) if settings.ssl_ca_location else True
+        self.url = settings.url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, auth=auth, verify=verify, timeout=timeout_s)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ConnectClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailableError(
+                "Kafka Connect",
+                f"cannot reach {self.url} ({exc}).",
+                hint="Is Connect up (`medrical stack status`) and is connect.url right?",
+            ) from exc
+        if response.status_code in (401, 403):
+            raise ServiceUnavailableError(
+                "Kafka Connect",
+                f"{self.url} refused our credentials (HTTP {response.status_code}).",
+                hint="Check connect.basic_auth_user_info.",
+            )
+        return response
+
+    def plugins(self) -> list[str]:
+        response = self._request("GET", "/connector-plugins")
+        response.raise_for_status()
+        return [plugin["class"] for plugin in response.json()]
+
+    def apply(self, name: str, config: dict[str, str]) -> bool:
+        """Create or update a connector; True when it was created."""
+        response = self._request("PUT", f"/connectors/{name}/config", json=config)
+        if response.status_code >= 400:
+            raise ConnectorFailedError(
+                f"Connect rejected the configuration of {name!r} "
+                f"(HTTP {response.status_code}): {_message(response)}"
+            )
+        return response.status_code == 201
+
+    def validate(self, name: str, config: dict[str, str]) -> list[str]:
+        """Connect's own validation; returns one line per invalid setting."""
+        plugin = config["connector.class"].rsplit(".", 1)[-1]
+        body = {"name": name, **config}
+        response = self._request("PUT", f"/connector-plugins/{plugin}/config/validate", json=body)
+        if response.status_code >= 400:
+            return [_message(response)]
+        problems = []
+        for item in response.json().get("configs", []):
+            value = item.get("value", {})
+            for error in value.get("errors", []):
+                problems.append(f"{value.get('name')}: {error}")
+        return problems
+
+    def status(self, name: str) -> ConnectorState | None:
+        response = self._request("GET", f"/connectors/{name}/status")
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        body = response.json()
+        tasks = body.get("tasks", [])
+        trace = next((task.get("trace") for task in tasks if task.get("trace")), None)
+        trace = trace or body.get("connector", {}).get("trace")
+        return ConnectorState(
+            name=name,
+            connector_state=body.get("connector", {}).get("state", "UNKNOWN"),
+            task_states=tuple(task.get("state", "UNKNOWN") for task in tasks),
+            trace=trace,
+        )
+
+    def config(self, name: str) -> dict[str, str] | None:
+        response = self._request("GET", f"/connectors/{name}/config")
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        result: dict[str, str] = response.json()
+        return result
+
+    def delete(self, name: str) -> bool:
+        response = self._request("DELETE", f"/connectors/{name}")
+        if response.status_code == 404:
+            return False
+        response.raise_for_status()
+        return True
+
+    def wait_running(self, name: str, timeout_s: float = 60.0) -> ConnectorState:
+        deadline = time.monotonic() + timeout_s
+        state = None
+        while time.monotonic() < deadline:
+            state = self.status(name)
+            if state is not None and state.failed:
+                trace = (state.trace or "").strip().splitlines()
+                raise ConnectorFailedError(
+                    f"connector {name!r} failed: " + (trace[0] if trace else "no trace"),
+                    hint="Full trace: `medrical connector status`.",
+                )
+            if state is not None and state.running:
+                return state
+            time.sleep(0.5)
+        seen = f"{state.connector_state} {list(state.task_states)}" if state else "absent"
+        raise ConnectorFailedError(
+            f"connector {name!r} was not running within {timeout_s:.0f} s (state: {seen})."
+        )
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("message", response.text))
+    except ValueError:
+        return response.text[:500]

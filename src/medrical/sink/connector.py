@@ -1,0 +1,124 @@
+"""Building JDBC sink connector configurations from Medrical's configuration (pure)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from medrical.config import MedricalConfig
+
+Flavor = Literal["debezium", "aiven"]
+
+DEFAULT_CONNECTOR_NAME = "medrical-biometrics-sink"
+DEFAULT_TOPICS_REGEX = "biometrics_(.*)"
+DEBEZIUM_SINK_CLASS = "io.debezium.connector.jdbc.JdbcSinkConnector"
+AIVEN_SINK_CLASS = "io.aiven.connect.jdbc.JdbcSinkConnector"
+APICURIO_AVRO_CONVERTER = "io.apicurio.registry.utils.converter.AvroConverter"
+CONFLUENT_AVRO_CONVERTER = "io.confluent.connect.avro.AvroConverter"
+DEAD_LETTER_TOPIC = "medrical_dead_letters"
+
+
+def apicurio_api_url(registry_url: str) -> str:
+    """The converter speaks Apicurio's own v2 API; derive it from a ccompat URL."""
+    for marker in ("/apis/ccompat/", "/apis/registry/"):
+        if marker in registry_url:
+            return registry_url.split(marker, 1)[0] + "/apis/registry/v2"
+    return registry_url.rstrip("/") + "/apis/registry/v2"
+
+
+def _apicurio_converter(prefix: str, registry_url: str) -> dict[str, str]:
+    # The Confluent wire format: magic byte, 4-byte content id, no headers.
+    return {
+        prefix: APICURIO_AVRO_CONVERTER,
+        f"{prefix}.apicurio.registry.url": apicurio_api_url(registry_url),
+        f"{prefix}.apicurio.registry.headers.enabled": "false",
+        f"{prefix}.apicurio.registry.id-handler": (
+            "io.apicurio.registry.serde.Legacy4ByteIdHandler"
+        ),
+        f"{prefix}.apicurio.registry.use-id": "contentId",
+        f"{prefix}.apicurio.registry.as-confluent": "true",
+    }
+
+
+def _confluent_converter(prefix: str, config: MedricalConfig) -> dict[str, str]:
+    assert config.registry.url is not None
+    conf = {prefix: CONFLUENT_AVRO_CONVERTER, f"{prefix}.schema.registry.url": config.registry.url}
+    if config.registry.basic_auth_user_info is not None:
+        conf[f"{prefix}.basic.auth.credentials.source"] = "USER_INFO"
+        conf[f"{prefix}.basic.auth.user.info"] = (
+            config.registry.basic_auth_user_info.get_secret_value()
+        )
+    return conf
+
+
+def sink_config(
+    config: MedricalConfig,
+    *,
+    flavor: Flavor = "debezium",
+    topics_regex: str = DEFAULT_TOPICS_REGEX,
+    password_file: Path | None = None,
+    tasks_max: int = 1,
+) -> dict[str, str]:
+    """The connector's configuration, as sent to Connect's REST API.
+
+    With `password_file` (a properties file the Connect worker can read, holding
+    `postgres.password`), the configuration refers to the password through Connect's
+    FileConfigProvider instead of holding it.
+    """
+    pg = config.postgres
+    if password_file is not None:
+        password = f"${{file:{password_file}:postgres.password}}"
+    else:
+        password = pg.resolved_password() or ""
+    assert config.registry.url is not None
+    if flavor == "aiven":
+        conf = {
+            "connector.class": AIVEN_SINK_CLASS,
+            "tasks.max": str(tasks_max),
+            "topics.regex": topics_regex,
+            "connection.url": pg.jdbc_url(),
+            "connection.user": pg.user,
+            "connection.password": password,
+            "insert.mode": "insert",
+            "table.name.format": "${topic}",
+            "auto.create": "true",
+            "auto.evolve": "true",
+        }
+        conf |= _confluent_converter("key.converter", config)
+        conf |= _confluent_converter("value.converter", config)
+        return conf
+    conf = {
+        "connector.class": DEBEZIUM_SINK_CLASS,
+        "tasks.max": str(tasks_max),
+        "topics.regex": topics_regex,
+        "connection.url": pg.jdbc_url(),
+        "connection.username": pg.user,
+        "connection.password": password,
+        # Upsert on (patient_id, event_time): a redelivered event overwrites itself, so
+        # at-least-once delivery still stores every reading exactly once.
+        "insert.mode": "upsert",
+        "primary.key.mode": "record_value",
+        "primary.key.fields": "patient_id,event_time",
+        "schema.evolution": "basic",
+        "collection.name.format": "${topic}",
+        "use.time.zone": "UTC",
+        # Records a converter cannot read go to a dead-letter topic instead of stopping the
+        # sink; the topic name stays outside biometrics_(.*) so the sink never reads it back.
+        "errors.tolerance": "all",
+        "errors.deadletterqueue.topic.name": DEAD_LETTER_TOPIC,
+        "errors.deadletterqueue.topic.replication.factor": "1",
+        "errors.deadletterqueue.context.headers.enable": "true",
+        "errors.log.enable": "true",
+    }
+    conf |= _apicurio_converter("key.converter", config.registry.url)
+    conf |= _apicurio_converter("value.converter", config.registry.url)
+    return conf
+
+
+def mask_secrets(conf: dict[str, str]) -> dict[str, str]:
+    """A copy safe to print: passwords and user-info replaced, provider references kept."""
+    masked = {}
+    for key, value in conf.items():
+        secret = key.endswith(("password", "user.info"))
+        masked[key] = "********" if secret and not value.startswith("${") else value
+    return masked

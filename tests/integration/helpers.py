@@ -1,0 +1,46 @@
+"""Polling helpers for integration tests: wait on a condition with a deadline, no bare sleeps."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import TypeVar
+
+import psycopg
+
+from medrical.config import MedricalConfig
+
+T = TypeVar("T")
+
+
+def unique_topic(prefix: str = "it") -> str:
+    return f"biometrics_{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+def wait_for(
+    probe: Callable[[], T | None], *, timeout_s: float, interval_s: float = 0.5, what: str
+) -> T:
+    """Call `probe` until it returns something other than None, or fail at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    last: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = probe()
+        except Exception as exc:  # the condition may not be reachable yet
+            last = exc
+            result = None
+        if result is not None:
+            return result
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what} (last: {last})")
+
+
+def table_row_count(config: MedricalConfig, table: str) -> int | None:
+    """Rows in a table, or None while the table does not exist."""
+    with psycopg.connect(**config.postgres.connect_kwargs()) as conn:
+        exists = conn.execute("SELECT to_regclass(%s)", (f'public."{table}"',)).fetchone()
+        if exists is None or exists[0] is None:
+            return None
+        row = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()  # noqa: S608
+        return int(row[0]) if row else 0

@@ -1,0 +1,151 @@
+"""The whole pipeline on the real engines: Avro to Kafka -> JDBC sink -> a PostgreSQL table."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from medrical.config import MedricalConfig
+from medrical.producing import BiometricsProducer
+from medrical.sink import ConnectClient, sink_config
+from medrical.stack.layout import StackLayout
+from tests.integration.helpers import table_row_count, unique_topic, wait_for
+
+pytestmark = pytest.mark.integration
+
+START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
+def _reading(index: int) -> dict[str, object]:
+    return {
+        "patient_id": f"P-{index % 7 + 1:06d}",
+        "event_time": START_MS + index * 1000,
+        "heart_rate": 60 + index % 40,
+        "systolic_bp": 110 + index % 30,
+        "diastolic_bp": 70 + index % 10,
+        "body_temperature": 36.5,
+        "spo2": 95 + index % 5,
+        "respiratory_rate": 12 + index % 8,
+        "consciousness": "A",
+        "on_oxygen": index % 2 == 0,
+        "scenario": "stable",
+        "spo2_scale": 1,
+    }
+
+
+@pytest.fixture
+def connector(live_config: MedricalConfig) -> Iterator[tuple[str, str]]:
+    topic = unique_topic("skeleton")
+    name = f"it-{topic}"
+    yield topic, name
+    with ConnectClient(live_config.connect) as client:
+        client.delete(name)
+
+
+def test_produced_rows_land_in_an_auto_created_table(
+    live_config: MedricalConfig, connector: tuple[str, str]
+) -> None:
+    topic, name = connector
+    readings = [_reading(i) for i in range(300)]
+
+    with BiometricsProducer(live_config, topic) as producer:
+        for reading in readings:
+            producer.send(reading)
+    assert producer.stats.delivered == len(readings)
+    assert producer.stats.failed == 0
+
+    conf = sink_config(
+        live_config,
+        topics_regex=topic,
+        password_file=StackLayout.of(live_config.stack).connect_secrets_file,
+    )
+    assert conf["topics.regex"] != "biometrics_(.*)"  # this test's own topic only
+    with ConnectClient(live_config.connect) as client:
+        assert client.validate(name, conf) == []
+        client.apply(name, conf)
+        client.wait_running(name, timeout_s=60)
+        stored = client.config(name)
+    assert stored is not None
+    # The stored configuration refers to the password; it never holds it.
+    assert stored["connection.password"].startswith("${file:")
+
+    wait_for(
+        lambda: True if table_row_count(live_config, topic) == len(readings) else None,
+        timeout_s=90,
+        what=f"{len(readings)} rows in table {topic}",
+    )
+
+    with psycopg.connect(**live_config.postgres.connect_kwargs()) as conn:
+        types = dict(
+            conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = %s",
+                (topic,),
+            ).fetchall()
+        )
+        rows = conn.execute(
+            f"SELECT patient_id, event_time, heart_rate, spo2, on_oxygen, consciousness "  # noqa: S608
+            f'FROM "{topic}" ORDER BY event_time'
+        ).fetchall()
+
+    assert types["event_time"].startswith("timestamp")
+    assert types["heart_rate"] == "integer"
+    assert types["body_temperature"] in ("real", "double precision")
+    assert types["on_oxygen"] == "boolean"
+    assert types["patient_id"] in ("text", "character varying")
+
+    expected = [
+        (
+            r["patient_id"],
+            dt.datetime.fromtimestamp(int(str(r["event_time"])) / 1000, dt.UTC).replace(
+                tzinfo=None
+            ),
+            r["heart_rate"],
+            r["spo2"],
+            r["on_oxygen"],
+            r["consciousness"],
+        )
+        for r in readings
+    ]
+    normalised = [
+        (
+            row[0],
+            row[1].replace(tzinfo=None)
+            if row[1].tzinfo is None
+            else row[1].astimezone(dt.UTC).replace(tzinfo=None),
+            *row[2:],
+        )
+        for row in rows
+    ]
+    assert normalised == expected
+
+
+def test_a_redelivered_event_is_stored_once(
+    live_config: MedricalConfig, connector: tuple[str, str]
+) -> None:
+    """Upsert on (patient_id, event_time): sending the same readings twice keeps one row each."""
+    topic, name = connector
+    readings = [_reading(i) for i in range(50)]
+    with BiometricsProducer(live_config, topic) as producer:
+        for reading in readings + readings:
+            producer.send(reading)
+    conf = sink_config(
+        live_config,
+        topics_regex=topic,
+        password_file=StackLayout.of(live_config.stack).connect_secrets_file,
+    )
+    with ConnectClient(live_config.connect) as client:
+        client.apply(name, conf)
+        client.wait_running(name, timeout_s=60)
+    wait_for(
+        lambda: True if table_row_count(live_config, topic) == len(readings) else None,
+        timeout_s=90,
+        what=f"{len(readings)} rows in table {topic}",
+    )
+    # Let the second copy of every record pass through, then count again.
+    with ConnectClient(live_config.connect) as client:
+        client.wait_running(name, timeout_s=10)
+    assert table_row_count(live_config, topic) == len(readings)
