@@ -237,11 +237,11 @@ def test_carry_forward_fills_gaps_then_expires() -> None:
     first = engine.process(_event(0, {**NORMAL, "systolic_bp": 95}), raised_at=RAISED_AT)
     assert first.reading is not None
     assert first.reading.score.score == 2
-    later = engine.process(_event(14 * 60, {**NORMAL, "systolic_bp": None}), raised_at=RAISED_AT)
+    later = engine.process(_event(74 * 60, {**NORMAL, "systolic_bp": None}), raised_at=RAISED_AT)
     assert later.reading is not None
     assert later.reading.score.complete
     assert later.reading.score.score == 2
-    expired = engine.process(_event(16 * 60, {**NORMAL, "systolic_bp": None}), raised_at=RAISED_AT)
+    expired = engine.process(_event(76 * 60, {**NORMAL, "systolic_bp": None}), raised_at=RAISED_AT)
     assert expired.reading is not None
     assert not expired.reading.score.complete
     assert expired.reading.score.score == 0

@@ -83,19 +83,27 @@ def test_values_carry_forward_until_their_maximum_age_then_go_missing() -> None:
     vitals = PatientVitals.empty()
     vitals.record(VitalsEvent.from_mapping(_record(systolic_bp=95)))
     ages = MaxAges()
-    assert ages.systolic_bp == 15 * 60
+    assert ages.systolic_bp == 75 * 60
 
-    at_limit = score(vitals.as_of(T0 + 15 * MINUTE, ages, SpO2Scale.SCALE_1))
+    at_limit = score(vitals.as_of(T0 + 75 * MINUTE, ages, SpO2Scale.SCALE_1))
     assert at_limit.subscores[Parameter.SYSTOLIC_BP] == 2
+    # Pulse and SpO2 come with every monitor reading and expire after 5 minutes.
+    assert {Parameter.HEART_RATE, Parameter.SPO2} == at_limit.missing
 
-    past_limit = score(vitals.as_of(T0 + 15 * MINUTE + 1, ages, SpO2Scale.SCALE_1))
+    past_limit = score(vitals.as_of(T0 + 75 * MINUTE + 1, ages, SpO2Scale.SCALE_1))
     assert Parameter.SYSTOLIC_BP in past_limit.missing
-    # Continuous channels have the shorter limit and were gone ten minutes earlier.
-    assert Parameter.HEART_RATE in past_limit.missing
-    # Temperature, consciousness and air/oxygen last 30 minutes.
+    assert Parameter.RESPIRATORY_RATE in past_limit.missing
+    # Temperature rounds are hours apart.
     assert past_limit.subscores[Parameter.BODY_TEMPERATURE] == 0
-    assert past_limit.subscores[Parameter.CONSCIOUSNESS] == 0
-    assert past_limit.subscores[Parameter.ON_OXYGEN] == 0
+    past_temperature = score(vitals.as_of(T0 + 390 * MINUTE + 1, ages, SpO2Scale.SCALE_1))
+    assert past_temperature.missing == frozenset(Parameter)
+
+
+def test_pulse_expires_after_five_minutes() -> None:
+    vitals = PatientVitals.empty()
+    vitals.record(VitalsEvent.from_mapping(_record()))
+    assert vitals.as_of(T0 + 5 * MINUTE, MaxAges(), SpO2Scale.SCALE_1).heart_rate == 70
+    assert vitals.as_of(T0 + 5 * MINUTE + 1, MaxAges(), SpO2Scale.SCALE_1).heart_rate is None
 
 
 def test_a_newer_measurement_replaces_the_carried_one() -> None:

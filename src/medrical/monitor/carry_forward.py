@@ -1,10 +1,11 @@
 """Per-patient latest vital signs, carried forward for a bounded time.
 
-Monitors send continuous channels (pulse, SpO2, respiration) with every reading, while blood
-pressure, temperature, consciousness and the oxygen device are observed now and then. A reading
-that lacks one of them is scored with its last measurement, but only while that measurement is
-younger than the parameter's maximum age; after that the parameter is missing and the score is
-incomplete, because a stale blood pressure is a guess.
+Bedside monitors send pulse and SpO2 with every reading, while blood pressure, respiration
+rate, consciousness and temperature come from observation rounds (the simulator's ward mode:
+every 15-60 minutes, temperature every 2-6 hours). A reading that lacks one of them is scored
+with its last measurement, but only while that measurement is younger than the parameter's
+maximum age; after that the parameter is missing and the score is incomplete, because a
+stale observation is a guess.
 """
 
 from __future__ import annotations
@@ -16,26 +17,25 @@ from typing import Any
 from medrical.monitor.events import VitalsEvent
 from medrical.news2 import Consciousness, Parameter, SpO2Scale, Vitals
 
-MINUTE_MS = 60_000
-
 
 @dataclass(frozen=True, slots=True)
 class MaxAges:
     """How long (seconds of event time) each parameter's last measurement may stand in.
 
-    Defaults: continuous monitor channels 5 minutes (rides out lead-off and probe dropouts
-    without scoring a pulse nobody has seen for longer); non-invasive blood pressure 15 minutes
-    (a common automatic cycle); temperature, consciousness (ACVPU) and air/oxygen 30 minutes,
-    being slow-changing, nurse-recorded observations.
+    Defaults: pulse and SpO2, continuous channels, 5 minutes (rides out probe-off dropouts
+    without scoring a pulse nobody has seen for longer). Respiration rate, systolic pressure,
+    consciousness (ACVPU) and air/oxygen 75 minutes: an hourly observation round plus a
+    quarter of an hour's grace for a late one. Temperature 6.5 hours: rounds every 2-6 hours
+    plus the same kind of grace. Shorten them when every reading carries every parameter.
     """
 
-    respiratory_rate: float = 5 * 60
+    respiratory_rate: float = 75 * 60
     spo2: float = 5 * 60
-    on_oxygen: float = 30 * 60
-    systolic_bp: float = 15 * 60
+    on_oxygen: float = 75 * 60
+    systolic_bp: float = 75 * 60
     heart_rate: float = 5 * 60
-    consciousness: float = 30 * 60
-    body_temperature: float = 30 * 60
+    consciousness: float = 75 * 60
+    body_temperature: float = 6.5 * 3600
 
     def __post_init__(self) -> None:
         for parameter in Parameter:
