@@ -125,6 +125,14 @@ def test_custom_stable_labels() -> None:
     assert reports["haemorrhage"].false_alerts_per_patient_hour == pytest.approx(0.0)
 
 
+def test_ignored_scenarios_are_left_out() -> None:
+    readings = [*_readings("r1", [(0, 60, "recovery")]), *_readings("s1", [(0, 60, "stable")])]
+    alerts = [_alert("r1", AlertKind.ESCALATION, ClinicalRisk.HIGH, 0)]
+    reports = evaluate(readings, alerts, ignored_scenarios=frozenset({"recovery"}))
+    assert list(reports) == ["stable"]
+    assert reports["stable"].false_alerts == 0
+
+
 def test_no_stable_time_gives_no_rate() -> None:
     reports = evaluate(_readings("d", [(0, 30, "sepsis")]), [])
     assert reports["sepsis"].false_alerts_per_patient_hour is None

@@ -7,7 +7,9 @@ raised for them. Assumptions, all in event time (ms since the epoch):
   the event time of their first reading whose label is not one of `stable_scenarios` (None
   labels are ignored). The
   patient's scenario is that label; a patient with no such reading is stable, under the first
-  label they carry. Patients without any label (and no explicit onset) are left out.
+  label they carry. Patients without any label (and no explicit onset) are left out, and so
+  are those whose scenario is in `ignored_scenarios`: neither stable nor deteriorating (the
+  simulator's `recovery`, say, starts ill and improves).
 - A deterioration is *detected* by the first escalation or red-score alert of medium or high
   risk whose triggering reading is at or after the onset; the delay is measured between the two
   event times, so it is the policy's own delay, not the pipeline's. With no such alert before
@@ -111,6 +113,7 @@ def evaluate(
     *,
     onsets: Mapping[str, Onset] | None = None,
     stable_scenarios: frozenset[str] = STABLE_SCENARIOS,
+    ignored_scenarios: frozenset[str] = frozenset(),
 ) -> dict[str, ScenarioReport]:
     """Alert quality per scenario, keyed and sorted by scenario name."""
     ordered = sorted(readings, key=lambda r: r.event_time)
@@ -135,7 +138,7 @@ def evaluate(
     for patient_id, start in first_seen.items():
         onset = onsets.get(patient_id)
         scenario = onset.scenario if onset is not None else first_label.get(patient_id)
-        if scenario is None:
+        if scenario is None or scenario in ignored_scenarios:
             continue
         tally = tallies.setdefault(scenario, _Tally())
         tally.patients += 1
