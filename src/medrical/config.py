@@ -626,11 +626,18 @@ def load_config_with_sources(
     path: Path | None = None,
     overrides: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
+    *,
+    must_exist: bool | None = None,
 ) -> LoadedConfig:
-    """Like `load_config`, also recording where each effective value came from."""
+    """Like `load_config`, also recording where each effective value came from.
+
+    A file named explicitly must exist unless `must_exist` is False (as for the file
+    `medrical configure` is about to write).
+    """
     env = os.environ if environ is None else environ
     file_path = path or config_file_path()
-    file_data = read_config_file(file_path, required=path is not None)
+    required = path is not None if must_exist is None else must_exist
+    file_data = read_config_file(file_path, required=required)
     layers = [
         _expand_dsn(_labelled(file_data, "file"), f"in {file_path}"),
         _env_layer(env),
@@ -951,7 +958,9 @@ def _without_none(tree: Mapping[str, Any]) -> Tree:
     cleaned: Tree = {}
     for key, value in tree.items():
         if isinstance(value, Mapping):
-            cleaned[key] = _without_none(value)
+            inner = _without_none(value)
+            if inner:
+                cleaned[key] = inner
         elif value is not None:
             cleaned[key] = value
     return cleaned

@@ -333,7 +333,7 @@ def configure(
 
     path = _state.config_file()
     if interactive:
-        current = load_config_with_sources(path, environ={})
+        current = load_config_with_sources(path, environ={}, must_exist=False)
         _ask_for_the_rest(current, changes)
     if not changes:
         typer.echo("Nothing to change.", err=True)
@@ -478,7 +478,7 @@ def configure_ssl(
     path = _state.config_file()
     installed = install_ssl_files(ca, cert, key, ssl_dir_for(path))
     changes: Changes = {"kafka": {field: str(target) for field, target in installed.items()}}
-    current = load_config_with_sources(path, environ={}).config
+    current = load_config_with_sources(path, environ={}, must_exist=False).config
     if current.kafka.security_protocol == "PLAINTEXT":
         changes["kafka"]["security_protocol"] = "SSL"
     saved = save_settings(changes, path)
