@@ -1,4 +1,4 @@
-"""Medrical: synthetic patient vital signs streamed through Kafka into PostgreSQL, scored with NEWS2.
+"""Medrical: synthetic patient vital signs streamed through Kafka to PostgreSQL, scored by NEWS2.
 
 All data Medrical produces is synthetic. Medrical is not a medical device.
 """

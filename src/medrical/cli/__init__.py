@@ -57,8 +57,10 @@ def _root(
 
 
 def _run(args: list[str] | None = None, prog_name: str = "medrical") -> int:
+    """Run the CLI and turn every foreseeable failure into a message and an exit code."""
     try:
-        app(args=args, prog_name=prog_name, standalone_mode=False)
+        # In non-standalone mode click returns the code of a typer.Exit instead of raising it.
+        result = app(args=args, prog_name=prog_name, standalone_mode=False)
     except MedricalError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         return exc.exit_code
@@ -70,14 +72,14 @@ def _run(args: list[str] | None = None, prog_name: str = "medrical") -> int:
     except typer.Abort:
         typer.echo("aborted", err=True)
         return ExitCode.INTERRUPTED
-    except Exception as exc:  # click's usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        raise
-    return ExitCode.OK
+    except typer.TyperException as exc:  # usage errors: bad or missing options, exit 2
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            typer.echo(f"error: {exc}", err=True)
+        return int(getattr(exc, "exit_code", ExitCode.USAGE))
+    return result if isinstance(result, int) else ExitCode.OK
 
 
 def main() -> None:
