@@ -20,14 +20,19 @@ from medrical.config import MedricalConfig, StackSettings, load_config
 from medrical.stack.manager import LocalStack
 
 # Test ports, away from both the well-known ones and the stack's own defaults, so that tests
-# can run beside a developer's `medrical stack up`.
+# can run beside a developer's `medrical stack up`; MEDRICAL_TEST_PORT_OFFSET shifts them all
+# so that two test sessions can run on one machine at once.
+_OFFSET = int(os.environ.get("MEDRICAL_TEST_PORT_OFFSET", "0"))
 TEST_PORTS = {
-    "kafka_port": 29092,
-    "controller_port": 29093,
-    "registry_port": 28081,
-    "registry_management_port": 28082,
-    "connect_port": 28083,
-    "postgres_port": 25432,
+    name: port + _OFFSET
+    for name, port in {
+        "kafka_port": 29092,
+        "controller_port": 29093,
+        "registry_port": 28081,
+        "registry_management_port": 28082,
+        "connect_port": 28083,
+        "postgres_port": 25432,
+    }.items()
 }
 
 
