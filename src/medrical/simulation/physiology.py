@@ -6,6 +6,7 @@ the sources. Everything here is synthetic and not for clinical use.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections.abc import Sequence
@@ -50,6 +51,7 @@ _BAROMETRIC_MINUS_WATER_MMHG: Final = 713.0  # 760 mmHg at sea level minus 47 mm
 _RESPIRATORY_QUOTIENT: Final = 0.8
 _NORMAL_PACO2_MMHG: Final = 40.0
 _AIR_FIO2: Final = 0.21
+_HEALTHY_OXYGENATION_RATIO: Final = 0.95
 FEVER_HEART_RATE_BPM_PER_C: Final = 10.0
 
 
@@ -105,6 +107,8 @@ class PatientProfile:
     """Arterial CO2; raised in hypercapnic respiratory failure, lowering alveolar oxygen."""
     oxygenation_ratio: float
     """Arterial/alveolar PO2 ratio on air: how well this patient's lungs transfer oxygen."""
+    oximeter_offset: float
+    """How far this patient's pulse oximetry reads above the arterial saturation (%)."""
     pace: float
     """How fast this patient moves through the scenario (1.0 = as written)."""
     scenario_offset_h: float
@@ -151,12 +155,17 @@ def draw_profile(
     diastolic = _clipped_gauss(rng, diastolic_mean, diastolic_sd, 58.0, min(95.0, systolic - 30))
     if hypercapnic:
         paco2 = _clipped_gauss(rng, 55.0, 2.5, 50.0, 62.0)
-        spo2_on_air = _clipped_gauss(rng, 86.0, 1.2, 84.0, 88.0)
+        spo2_on_air = _clipped_gauss(rng, 86.0, 1.2, 84.0, 87.5)
     else:
         paco2 = _NORMAL_PACO2_MMHG
         mean = 97.3 - (0.5 if band == "80+" else 0.0) - (2.0 if condition == "copd" else 0.0)
         spo2_on_air = _clipped_gauss(rng, mean, 0.9, 95.0, 99.3)
-    ratio = pao2_from_saturation(spo2_on_air) / alveolar_po2(_AIR_FIO2, paco2)
+    # Severinghaus' curve is so flat near the top that a reading of 99% would imply an
+    # arterial PO2 above the alveolar one; cap the ratio at healthy young lungs' and let the
+    # rest be the oximeter's own bias (devices are accurate only to about 2%).
+    air_alveolar = alveolar_po2(_AIR_FIO2, paco2)
+    ratio = min(pao2_from_saturation(spo2_on_air) / air_alveolar, _HEALTHY_OXYGENATION_RATIO)
+    offset = spo2_on_air - saturation_from_pao2(ratio * air_alveolar)
     pace = math.exp(rng.uniform(math.log(0.8), math.log(1.25))) if scenario.duration_h else 1.0
     offset = rng.uniform(0.0, 0.5 * scenario.duration_h) if offset_into_scenario else 0.0
     return PatientProfile(
@@ -176,6 +185,7 @@ def draw_profile(
         ),
         paco2_mmhg=paco2,
         oxygenation_ratio=ratio,
+        oximeter_offset=offset,
         pace=pace,
         scenario_offset_h=offset,
     )
@@ -219,6 +229,12 @@ def circadian(hour_of_day: float) -> Circadian:
     )
 
 
+@functools.lru_cache(maxsize=1024)
+def _pao2_for_reading(saturation: float) -> float:
+    """Titration asks for the same few targets over and over; spare the bisection."""
+    return pao2_from_saturation(saturation)
+
+
 class Targets(NamedTuple):
     """Where a patient's vitals are heading now; the processes revert towards these."""
 
@@ -236,19 +252,20 @@ def oxygen_fio2(
     """The inspired oxygen fraction: as the scenario says, or titrated to a target SpO2 range.
 
     Titration starts oxygen when the patient falls below the range on air, aims at its middle,
-    and weans back to air once air alone keeps the patient a point above its floor; in between
-    it keeps whatever the patient is on, so it does not flap at the edge.
+    and weans back to air once air alone keeps the patient half a point above its floor; in
+    between it keeps whatever the patient is on, so it does not flap at the edge.
     """
     if target is None:
         return insults.fio2
     low, high = target
     ratio = profile.oxygenation_ratio * (1.0 - 0.7 * insults.respiratory_failure)
-    on_air = saturation_from_pao2(ratio * alveolar_po2(_AIR_FIO2, profile.paco2_mmhg))
-    if on_air >= low + 1.0:
+    offset = profile.oximeter_offset
+    on_air = saturation_from_pao2(ratio * alveolar_po2(_AIR_FIO2, profile.paco2_mmhg)) + offset
+    if on_air >= low + 0.5:
         return _AIR_FIO2
     if on_air >= low and current <= _AIR_FIO2:
         return _AIR_FIO2
-    wanted_pao2 = pao2_from_saturation((low + high) / 2.0)
+    wanted_pao2 = _pao2_for_reading((low + high) / 2.0 - offset)
     needed = (wanted_pao2 / ratio + profile.paco2_mmhg / _RESPIRATORY_QUOTIENT) / (
         _BAROMETRIC_MINUS_WATER_MMHG
     )
@@ -299,7 +316,11 @@ def targets(
         MIN_PULSE_PRESSURE + 5.0,
     )
     ratio = profile.oxygenation_ratio * (1.0 - 0.7 * insults.respiratory_failure)
-    spo2 = saturation_from_pao2(ratio * alveolar_po2(fio2, profile.paco2_mmhg))
+    spo2 = min(
+        saturation_from_pao2(ratio * alveolar_po2(fio2, profile.paco2_mmhg))
+        + profile.oximeter_offset,
+        100.0,
+    )
     respiratory_rate = (
         baseline.respiratory_rate
         + insults.respiratory_rate_delta
