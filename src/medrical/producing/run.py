@@ -1,0 +1,415 @@
+"""The produce loop: pacing, stopping and counting, apart from any command line.
+
+Two knobs pace the stream, and they answer different questions:
+
+- ``speed`` paces *event time*: how many seconds of the readings' own clock pass per
+  wall-clock second (1.0 = real time, 60.0 = an hour a minute, ``None`` = as fast as possible).
+- ``rate`` caps the *total* events per wall-clock second, across all patients.
+
+Each event waits until both allow it, so the slower of the two wins. The loop stops at the
+first of: ``count`` events sent, ``duration_s`` wall-clock seconds passed, the source running
+dry (a replayed file), or a stop request (SIGINT/SIGTERM). A stop request is a normal end: the
+loop drains what is in flight and reports, it does not fail.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from types import FrameType
+from typing import IO, Any, Protocol
+
+from medrical import schemas
+from medrical.config import MedricalConfig
+from medrical.errors import InputError, MedricalError
+from medrical.kafka_clients import ensure_kafka_reachable
+from medrical.producing.producer import BiometricsProducer
+from medrical.simulation import CsvReplay, Reading, RowProblem, seconds_until_due
+
+# Sleep in slices no longer than this, so that a stop request or delivery reports are served
+# promptly while the loop waits for an event to fall due.
+_WAIT_SLICE_S = 0.1
+_STATUS_EVERY_S = 0.5
+
+
+class DeliveryFailedError(MedricalError):
+    """Some events were sent but never acknowledged by Kafka."""
+
+
+class EventSink(Protocol):
+    """Where the loop sends readings: Kafka, or JSON lines for a dry run."""
+
+    def send(self, reading: Reading) -> None: ...
+
+    def wait(self, timeout_s: float) -> None:
+        """Pass time, serving whatever the sink must serve meanwhile (delivery reports)."""
+
+    def finish(self) -> None:
+        """Drain what is in flight."""
+
+    def counts(self) -> tuple[int, int, int]:
+        """(sent, delivered, failed) so far."""
+
+
+class StopFlag:
+    """Set by a signal, or by a caller; the loop checks it between events."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    def set(self, reason: str = "stop requested") -> None:
+        if self.reason is None:
+            self.reason = reason
+
+    def __bool__(self) -> bool:
+        return self.reason is not None
+
+
+class StopOnSignals:
+    """While active, SIGINT and SIGTERM set `flag` instead of killing the process.
+
+    The first signal also restores the previous handlers, so a second Ctrl+C interrupts at
+    once (for when draining takes too long). Outside the main thread, signals are left alone.
+    """
+
+    _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, flag: StopFlag) -> None:
+        self.flag = flag
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        self.flag.set(f"stopped by {signal.Signals(signum).name}")
+        self._restore()
+
+    def _restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
+
+    def __enter__(self) -> StopFlag:
+        if threading.current_thread() is threading.main_thread():
+            for signum in self._SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self.flag
+
+    def __exit__(self, *_exc: object) -> None:
+        self._restore()
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """When events are due: see the module's docstring for how the two knobs combine."""
+
+    speed: float | None = None
+    rate: float | None = None
+
+    def __post_init__(self) -> None:
+        for name, value in (("speed", self.speed), ("rate", self.rate)):
+            if value is not None and (not math.isfinite(value) or value <= 0):
+                raise InputError(f"The {name} must be a positive number, not {value!r}.")
+
+    def seconds_until_due(
+        self, reading: Reading, index: int, first_event_ms: int, elapsed_s: float
+    ) -> float:
+        by_event_time = seconds_until_due(
+            reading.event_time,
+            first_event_ms=first_event_ms,
+            elapsed_s=elapsed_s,
+            speed=self.speed,
+        )
+        by_rate = 0.0 if self.rate is None else max(0.0, index / self.rate - elapsed_s)
+        return max(by_event_time, by_rate)
+
+
+@dataclass(frozen=True)
+class Limits:
+    count: int | None = None
+    duration_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.count is not None and self.count < 1:
+            raise InputError(f"--count must be at least 1, not {self.count}.")
+        if self.duration_s is not None and (
+            not math.isfinite(self.duration_s) or self.duration_s <= 0
+        ):
+            raise InputError(f"--duration must be a positive number, not {self.duration_s}.")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    sent: int
+    delivered: int
+    failed: int
+    skipped: int
+    elapsed_s: float
+    stopped_by: str
+    first_error: str | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.delivered / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def describe(self, *, dry_run: bool = False) -> str:
+        if dry_run:
+            text = f"{self.sent} events written"
+        else:
+            text = f"{self.sent} sent, {self.delivered} delivered, {self.failed} failed"
+        text += f", {self.rate:,.0f} events/s over {self.elapsed_s:.1f} s"
+        if self.skipped:
+            text += f", {self.skipped} bad row(s) skipped"
+        return f"{text} ({self.stopped_by})"
+
+
+def run_loop(
+    readings: Iterable[Reading],
+    sink: EventSink,
+    *,
+    pacing: Pacing,
+    limits: Limits,
+    stop: StopFlag,
+    skipped: Callable[[], int] = lambda: 0,
+    on_status: Callable[[str], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> RunSummary:
+    """Send readings to `sink` at the pace asked for, until a limit or a stop request."""
+    started = clock()
+    deadline = None if limits.duration_s is None else started + limits.duration_s
+    first_event_ms: int | None = None
+    next_status = started + _STATUS_EVERY_S
+    stopped_by = "source exhausted"
+    index = 0
+    source: Iterator[Reading] = iter(readings)
+    while True:
+        if limits.count is not None and index >= limits.count:
+            stopped_by = f"--count {limits.count} reached"
+            break
+        if stop:
+            stopped_by = stop.reason or "stopped"
+            break
+        reading = next(source, None)
+        if reading is None:
+            break
+        if first_event_ms is None:
+            first_event_ms = reading.event_time
+        wait_s = pacing.seconds_until_due(reading, index, first_event_ms, clock() - started)
+        if deadline is not None and clock() + wait_s >= deadline:
+            # This event would only fall due after the deadline: stop on time, not after it.
+            _wait_until(sink, stop, clock, deadline)
+            stopped_by = f"--duration {limits.duration_s:g} s reached"
+            break
+        if wait_s > 0:
+            _wait_until(sink, stop, clock, clock() + wait_s)
+            if stop:
+                stopped_by = stop.reason or "stopped"
+                break
+        sink.send(reading)
+        index += 1
+        if on_status is not None and clock() >= next_status:
+            next_status = clock() + _STATUS_EVERY_S
+            sent, delivered, failed = sink.counts()
+            elapsed = clock() - started
+            on_status(
+                f"{sent} sent, {delivered} delivered, {failed} failed, "
+                f"{sent / elapsed if elapsed > 0 else 0:,.0f} events/s"
+            )
+    sink.finish()
+    sent, delivered, failed = sink.counts()
+    return RunSummary(
+        sent=sent,
+        delivered=delivered,
+        failed=failed,
+        skipped=skipped(),
+        elapsed_s=clock() - started,
+        stopped_by=stopped_by,
+        first_error=getattr(sink, "first_error", None),
+    )
+
+
+def _wait_until(sink: EventSink, stop: StopFlag, clock: Callable[[], float], until: float) -> None:
+    while not stop:
+        remaining = until - clock()
+        if remaining <= 0:
+            return
+        sink.wait(min(remaining, _WAIT_SLICE_S))
+
+
+# --- sinks -------------------------------------------------------------------------------------
+
+
+class JsonLinesSink:
+    """A dry run: each reading checked against the Avro value schema, then written as one JSON
+    line (event_time as ISO-8601 UTC). Nothing touches the network.
+
+    When the reader goes away (`| head`), the run stops as if asked to: that is not a failure.
+    """
+
+    first_error: str | None = None
+
+    def __init__(self, stop: StopFlag, out: IO[str] | None = None) -> None:
+        self._out = out if out is not None else sys.stdout
+        self._stop = stop
+        self._written = 0
+
+    def send(self, reading: Reading) -> None:
+        schemas.check_record(reading.to_record())
+        line = json.dumps(reading.to_json_dict(), separators=(",", ":")) + "\n"
+        try:
+            self._out.write(line)
+        except BrokenPipeError:
+            self._reader_gone()
+            return
+        self._written += 1
+
+    def wait(self, timeout_s: float) -> None:
+        self._flush()
+        time.sleep(timeout_s)
+
+    def finish(self) -> None:
+        self._flush()
+
+    def counts(self) -> tuple[int, int, int]:
+        return self._written, self._written, 0
+
+    def _flush(self) -> None:
+        try:
+            self._out.flush()
+        except BrokenPipeError:
+            self._reader_gone()
+
+    def _reader_gone(self) -> None:
+        self._stop.set("output closed")
+        # Point the descriptor at /dev/null so the interpreter's own flush at exit stays quiet.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._out.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, io.UnsupportedOperation):
+            pass
+
+
+class _Producer(Protocol):
+    @property
+    def stats(self) -> Any: ...
+
+    def send(self, record: Mapping[str, Any]) -> None: ...
+
+    def poll(self, timeout_s: float = 0.0) -> None: ...
+
+    def flush(self, timeout_s: float = 30.0) -> int: ...
+
+
+class KafkaSink:
+    """Readings to Kafka through a `BiometricsProducer` (keyed by patient id)."""
+
+    def __init__(self, producer: _Producer, flush_timeout_s: float = 30.0) -> None:
+        self._producer = producer
+        self._flush_timeout_s = flush_timeout_s
+        self.undelivered = 0
+
+    @property
+    def first_error(self) -> str | None:
+        error: str | None = self._producer.stats.first_error
+        return error
+
+    def send(self, reading: Reading) -> None:
+        self._producer.send(reading.to_record())
+
+    def wait(self, timeout_s: float) -> None:
+        self._producer.poll(timeout_s)
+
+    def finish(self) -> None:
+        self.undelivered = self._producer.flush(self._flush_timeout_s)
+
+    def counts(self) -> tuple[int, int, int]:
+        stats = self._producer.stats
+        # Whatever flush could not deliver in time counts as failed.
+        return stats.sent, stats.delivered, stats.failed + self.undelivered
+
+
+def check_delivery(summary: RunSummary) -> None:
+    """Raise DeliveryFailedError when any event was not acknowledged."""
+    if summary.failed:
+        reason = f" First error: {summary.first_error}." if summary.first_error else ""
+        raise DeliveryFailedError(
+            f"{summary.failed} of {summary.sent} events were not delivered.{reason}",
+            hint="Check the cluster (`medrical config check`).",
+        )
+
+
+def replay_readings(
+    replay: CsvReplay, on_problem: Callable[[RowProblem], None]
+) -> Iterator[Reading]:
+    """The replay's readings, reporting each skipped row as soon as it is met."""
+    reported = 0
+
+    def report_new() -> None:
+        nonlocal reported
+        while reported < len(replay.problems):
+            on_problem(replay.problems[reported])
+            reported += 1
+
+    for reading in replay:
+        report_new()
+        yield reading
+    report_new()
+
+
+def produce_to_kafka(
+    config: MedricalConfig,
+    topic: str,
+    readings: Iterable[Reading],
+    *,
+    pacing: Pacing,
+    limits: Limits,
+    skipped: Callable[[], int] = lambda: 0,
+    on_status: Callable[[str], None] | None = None,
+    reachable_timeout_s: float = 5.0,
+) -> RunSummary:
+    """Produce readings to `topic` until a limit or a signal; failing fast when Kafka is down.
+
+    SIGINT/SIGTERM stop the loop cleanly (see `StopOnSignals`); what was sent is flushed.
+    """
+    schemas.check_topic(topic)
+    ensure_kafka_reachable(config, timeout_s=reachable_timeout_s)
+    with (
+        BiometricsProducer(config, topic, check_reachable=False) as producer,
+        StopOnSignals(StopFlag()) as stop,
+    ):
+        return run_loop(
+            readings,
+            KafkaSink(producer),
+            pacing=pacing,
+            limits=limits,
+            stop=stop,
+            skipped=skipped,
+            on_status=on_status,
+        )
+
+
+def produce_dry_run(
+    readings: Iterable[Reading],
+    *,
+    pacing: Pacing,
+    limits: Limits,
+    out: IO[str] | None = None,
+    skipped: Callable[[], int] = lambda: 0,
+) -> RunSummary:
+    """Write readings as JSON lines (no network) until a limit, a signal, or a closed pipe."""
+    with StopOnSignals(StopFlag()) as stop:
+        return run_loop(
+            readings,
+            JsonLinesSink(stop, out),
+            pacing=pacing,
+            limits=limits,
+            stop=stop,
+            skipped=skipped,
+        )
