@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from medrical.config import MedricalConfig
+from medrical.config import MASK, MedricalConfig, mask_url
 
 Flavor = Literal["debezium", "aiven"]
 
@@ -120,5 +120,9 @@ def mask_secrets(conf: dict[str, str]) -> dict[str, str]:
     masked = {}
     for key, value in conf.items():
         secret = key.endswith(("password", "user.info"))
-        masked[key] = "********" if secret and not value.startswith("${") else value
+        if secret and not value.startswith("${"):
+            masked[key] = MASK
+        else:
+            # A registry URL of the form https://user:password@host carries a password too.
+            masked[key] = mask_url(value) if "://" in value else value
     return masked

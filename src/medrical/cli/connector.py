@@ -1,0 +1,118 @@
+"""`medrical connector apply|status|delete|show-config`: the JDBC sink on Kafka Connect."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from medrical.cli import _state
+from medrical.errors import MedricalError
+from medrical.sink import DEFAULT_CONNECTOR_NAME, DEFAULT_TOPICS_REGEX, ConnectClient, Flavor
+from medrical.sink.client import ConnectorState
+from medrical.sink.connector import mask_secrets
+from medrical.sink.deploy import connector_config, deploy_connector
+
+connector_app = typer.Typer(
+    help="Manage the JDBC sink connector that stores each biometrics_<name> topic in a "
+    "PostgreSQL table of the same name.",
+    no_args_is_help=True,
+)
+
+NameOption = Annotated[str, typer.Option("--name", "-n", help="Connector name.")]
+FlavorOption = Annotated[
+    Flavor,
+    typer.Option(
+        help="debezium: Debezium's JDBC sink (the local stack's); "
+        "aiven: Aiven's JDBC sink, as on Aiven's managed Connect.",
+    ),
+]
+RegexOption = Annotated[
+    str, typer.Option("--topics-regex", help="Topics the connector reads (a Java regex).")
+]
+
+
+class ConnectorNotRunningError(MedricalError):
+    """`connector status` found the connector absent, failed or not yet running."""
+
+
+def _say(line: str) -> None:
+    typer.echo(line, err=True)
+
+
+@connector_app.command()
+def apply(
+    name: NameOption = DEFAULT_CONNECTOR_NAME,
+    flavor: FlavorOption = "debezium",
+    topics_regex: RegexOption = DEFAULT_TOPICS_REGEX,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for the connector and its tasks to run.")
+    ] = 60.0,
+) -> None:
+    """Create or update the connector (validated first), then wait until it runs."""
+    config = _state.config()
+    conf = connector_config(config, flavor=flavor, topics_regex=topics_regex)
+    with ConnectClient(config.connect) as client:
+        deployment = deploy_connector(client, name, conf, timeout_s=timeout, report=_say)
+    typer.echo(_state_line(deployment.state))
+
+
+@connector_app.command()
+def status(
+    name: NameOption = DEFAULT_CONNECTOR_NAME,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """Show the connector's state and its tasks' (with the error trace when one failed).
+
+    Exits 1 unless the connector and all its tasks are running.
+    """
+    config = _state.config()
+    with ConnectClient(config.connect) as client:
+        state = client.status(name)
+    if state is None:
+        raise ConnectorNotRunningError(
+            f"Kafka Connect at {config.connect.url} has no connector named {name!r}.",
+            hint="Create it with `medrical connector apply`.",
+        )
+    if as_json:
+        document = {
+            "name": state.name,
+            "state": state.connector_state,
+            "tasks": list(state.task_states),
+            "trace": state.trace,
+        }
+        typer.echo(json.dumps(document, indent=2))
+    else:
+        typer.echo(_state_line(state))
+        for number, task_state in enumerate(state.task_states):
+            typer.echo(f"  task {number}: {task_state}")
+        if state.failed and state.trace:
+            typer.echo(state.trace.rstrip())
+    if not state.running:
+        raise ConnectorNotRunningError(f"connector {name!r} is not running.")
+
+
+@connector_app.command()
+def delete(name: NameOption = DEFAULT_CONNECTOR_NAME) -> None:
+    """Delete the connector (its tables and topics stay)."""
+    config = _state.config()
+    with ConnectClient(config.connect) as client:
+        deleted = client.delete(name)
+    _say(f"connector {name} deleted" if deleted else f"no connector named {name}; nothing to do")
+
+
+@connector_app.command("show-config")
+def show_config(
+    name: NameOption = DEFAULT_CONNECTOR_NAME,
+    flavor: FlavorOption = "debezium",
+    topics_regex: RegexOption = DEFAULT_TOPICS_REGEX,
+) -> None:
+    """Print the connector's configuration as JSON, secrets masked (no network needed)."""
+    conf = connector_config(_state.config(), flavor=flavor, topics_regex=topics_regex)
+    typer.echo(json.dumps({"name": name, **mask_secrets(conf)}, indent=4))
+
+
+def _state_line(state: ConnectorState) -> str:
+    tasks = ", ".join(state.task_states) or "no tasks"
+    return f"{state.name}: {state.connector_state} ({tasks})"
