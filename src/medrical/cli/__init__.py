@@ -11,8 +11,11 @@ import typer
 
 from medrical import __version__
 from medrical.cli import _state
+from medrical.cli.checks import test_app
 from medrical.cli.config import config_app, configure_app
+from medrical.cli.connector import connector_app
 from medrical.cli.news2 import news2
+from medrical.cli.produce import produce
 from medrical.cli.stack import stack_app
 from medrical.errors import ExitCode, MedricalError
 from medrical.logs import setup_logging
@@ -29,6 +32,9 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(configure_app, name="configure")
 app.add_typer(config_app, name="config")
 app.command("news2")(news2)
+app.command("produce")(produce)
+app.add_typer(connector_app, name="connector")
+app.add_typer(test_app, name="test")
 
 
 def _version(value: bool) -> None:
