@@ -14,6 +14,7 @@ from medrical.cli import _state
 from medrical.cli.checks import test_app
 from medrical.cli.config import config_app, configure_app
 from medrical.cli.connector import connector_app
+from medrical.cli.demo import demo
 from medrical.cli.news2 import news2
 from medrical.cli.produce import produce
 from medrical.cli.stack import stack_app
@@ -35,6 +36,7 @@ app.command("news2")(news2)
 app.command("produce")(produce)
 app.add_typer(connector_app, name="connector")
 app.add_typer(test_app, name="test")
+app.command("demo")(demo)
 
 
 def _version(value: bool) -> None:
@@ -59,6 +61,12 @@ def _root(
     setup_logging(level)
     _state.set_config_file(config_file)
     if ctx.invoked_subcommand is None:
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            from medrical.cli.menu import run_menu
+
+            # Each choice runs as `medrical [--config FILE] <command>` would.
+            prefix = ["--config", str(config_file)] if config_file else []
+            raise typer.Exit(run_menu(lambda arguments: _run([*prefix, *arguments])))
         typer.echo(ctx.get_help())
 
 

@@ -79,7 +79,7 @@ def parse_columns(pairs: list[str]) -> dict[str, str]:
     return columns
 
 
-def _status_line() -> Callable[[str], None] | None:
+def status_line() -> Callable[[str], None] | None:
     """A live status line on stderr, only when stderr is a terminal."""
     if not sys.stderr.isatty():
         return None
@@ -256,7 +256,7 @@ def produce(
         summary = produce_dry_run(readings, pacing=pacing, limits=limits, skipped=skipped)
         typer.echo(f"dry run: {summary.describe(dry_run=True)}", err=True)
         return
-    status = _status_line()
+    status = status_line()
     summary = produce_to_kafka(
         _state.config(),
         topic,
@@ -266,7 +266,7 @@ def produce(
         skipped=skipped,
         on_status=status,
     )
-    _print_summary(topic, summary, status_shown=status is not None)
+    print_summary(topic, summary, status_shown=status is not None)
     check_delivery(summary)
 
 
@@ -290,7 +290,7 @@ def _now_ms() -> int:
     return round(datetime.now(UTC).timestamp() * 1000)
 
 
-def _print_summary(target: str, summary: RunSummary, *, status_shown: bool) -> None:
+def print_summary(target: str, summary: RunSummary, *, status_shown: bool) -> None:
     if status_shown:
         sys.stderr.write("\r\x1b[2K")
     typer.echo(f"{target}: {summary.describe()}", err=True)
