@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from confluent_kafka.admin import AdminClient
-from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry import SchemaRegistryClient, topic_subject_name_strategy
 
 from medrical.config import MedricalConfig
 from medrical.errors import ServiceUnavailableError
@@ -21,8 +21,21 @@ def client_conf(config: MedricalConfig, **overrides: Any) -> dict[str, Any]:
     return conf
 
 
+REGISTRY_TIMEOUT_S = 10
+
+
 def registry_client(config: MedricalConfig) -> SchemaRegistryClient:
-    return SchemaRegistryClient(config.registry.client_config())
+    """A registry client whose calls end within a bounded time, never hang."""
+    return SchemaRegistryClient({"timeout": REGISTRY_TIMEOUT_S, **config.registry.client_config()})
+
+
+def serializer_conf() -> dict[str, Any]:
+    """AvroSerializer settings: subjects named `<topic>-key` / `<topic>-value`.
+
+    Named explicitly: recent clients otherwise first look the subject up through the
+    associations API, which Confluent-compatible registries other than Confluent's lack.
+    """
+    return {"subject.name.strategy": topic_subject_name_strategy}
 
 
 def ensure_kafka_reachable(config: MedricalConfig, timeout_s: float = 10.0) -> int:

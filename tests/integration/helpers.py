@@ -44,3 +44,28 @@ def table_row_count(config: MedricalConfig, table: str) -> int | None:
             return None
         row = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()  # noqa: S608
         return int(row[0]) if row else 0
+
+
+def sink_caught_up(config: MedricalConfig, connector: str, topic: str) -> bool | None:
+    """True once the sink connector's consumer group has committed the end of every partition
+    of `topic` (Connect names that group `connect-<connector>`); None before."""
+    from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    from medrical.kafka_clients import client_conf
+
+    admin = AdminClient(client_conf(config))
+    partitions = admin.list_topics(topic, timeout=10).topics[topic].partitions
+    request = ConsumerGroupTopicPartitions(
+        f"connect-{connector}", [TopicPartition(topic, p) for p in partitions]
+    )
+    committed = admin.list_consumer_group_offsets([request])[request.group_id].result(timeout=10)
+    consumer = Consumer(client_conf(config, **{"group.id": f"probe-{uuid.uuid4().hex}"}))
+    try:
+        for tp in committed.topic_partitions:
+            _low, high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), 10)
+            if tp.offset < high:
+                return None
+    finally:
+        consumer.close()
+    return True

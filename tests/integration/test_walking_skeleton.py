@@ -12,7 +12,7 @@ from medrical.config import MedricalConfig
 from medrical.producing import BiometricsProducer
 from medrical.sink import ConnectClient, sink_config
 from medrical.stack.layout import StackLayout
-from tests.integration.helpers import table_row_count, unique_topic, wait_for
+from tests.integration.helpers import sink_caught_up, table_row_count, unique_topic, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -145,7 +145,10 @@ def test_a_redelivered_event_is_stored_once(
         timeout_s=90,
         what=f"{len(readings)} rows in table {topic}",
     )
-    # Let the second copy of every record pass through, then count again.
-    with ConnectClient(live_config.connect) as client:
-        client.wait_running(name, timeout_s=10)
+    # Once the sink has committed past the second copy of every record, count again.
+    wait_for(
+        lambda: sink_caught_up(live_config, name, topic),
+        timeout_s=60,
+        what="the sink to commit the end of the topic",
+    )
     assert table_row_count(live_config, topic) == len(readings)

@@ -20,7 +20,12 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from medrical import schemas
 from medrical.config import MedricalConfig
 from medrical.errors import ServiceUnavailableError
-from medrical.kafka_clients import client_conf, ensure_kafka_reachable, registry_client
+from medrical.kafka_clients import (
+    client_conf,
+    ensure_kafka_reachable,
+    registry_client,
+    serializer_conf,
+)
 
 PRODUCER_DEFAULTS: dict[str, Any] = {
     "acks": "all",
@@ -68,8 +73,12 @@ class BiometricsProducer:
         registry = registry_client(config)
         self._registry = registry
         self._registry_url = config.registry.url
-        self._key_serializer = AvroSerializer(registry, schemas.schema_text(schemas.BIOMETRICS_KEY))
-        self._value_serializer = AvroSerializer(registry, schemas.schema_text(value_schema))
+        self._key_serializer = AvroSerializer(
+            registry, schemas.schema_text(schemas.BIOMETRICS_KEY), conf=serializer_conf()
+        )
+        self._value_serializer = AvroSerializer(
+            registry, schemas.schema_text(value_schema), conf=serializer_conf()
+        )
         conf = client_conf(config, **{**PRODUCER_DEFAULTS, **producer_overrides})
         # Pass-through properties from the configuration win over our defaults.
         conf.update(config.kafka.extra)
