@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import click
 import typer
 
 Dispatch = Callable[[list[str]], int]
@@ -27,12 +26,12 @@ def _produce_arguments() -> list[str] | None:
 
 
 def _test_arguments() -> list[str] | None:
-    which = typer.prompt(
-        "Check the producer or the connector",
-        default="producer",
-        type=click.Choice(["producer", "connector"]),
-    )
-    return ["test", which]
+    choices = ("producer", "connector")
+    while True:
+        which = typer.prompt("Check the producer or the connector", default=choices[0])
+        if which.strip().lower() in choices:
+            return ["test", which.strip().lower()]
+        typer.echo(f"Answer {' or '.join(choices)}.", err=True)
 
 
 ITEMS: tuple[MenuItem, ...] = (
