@@ -15,6 +15,7 @@ from medrical.cli.checks import test_app
 from medrical.cli.config import config_app, configure_app
 from medrical.cli.connector import connector_app
 from medrical.cli.demo import demo
+from medrical.cli.monitor import monitor_app
 from medrical.cli.news2 import news2
 from medrical.cli.produce import produce
 from medrical.cli.stack import stack_app
@@ -37,6 +38,7 @@ app.command("produce")(produce)
 app.add_typer(connector_app, name="connector")
 app.add_typer(test_app, name="test")
 app.command("demo")(demo)
+app.add_typer(monitor_app, name="monitor")
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,187 @@
+"""`medrical monitor`: NEWS2 alerting on the live stream, and `medrical monitor evaluate`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from medrical.cli import _state
+from medrical.config import MedricalConfig
+from medrical.errors import InputError
+from medrical.monitor import assessment
+from medrical.monitor.stream import (
+    DEFAULT_GROUP,
+    DEFAULT_TOPICS,
+    MonitorOptions,
+    MonitorSummary,
+    StreamMonitor,
+)
+from medrical.monitor.view import WardView
+from medrical.producing.run import StopFlag, StopOnSignals
+from medrical.simulation import MIX, Simulator
+from medrical.simulation.simulator import Cadence
+
+log = logging.getLogger(__name__)
+
+_EVALUATE_SIMULATED = "Offline: simulate in-process"
+
+monitor_app = typer.Typer(
+    help="Score every biometrics_* topic with NEWS2 and raise alerts on alerts_<name>, "
+    "exactly once. Synthetic data; not for clinical use.",
+)
+
+
+@monitor_app.callback(invoke_without_command=True)
+def monitor(
+    ctx: typer.Context,
+    group: Annotated[
+        str, typer.Option(help="Consumer group; monitors in one group share the partitions.")
+    ] = DEFAULT_GROUP,
+    topics: Annotated[
+        str, typer.Option(help="Regular expression of the input topics (librdkafka: ^...).")
+    ] = DEFAULT_TOPICS,
+    instance_id: Annotated[
+        str | None,
+        typer.Option(
+            help="A stable name for this process (static group member, transactional id): "
+            "a restart under it takes over at once."
+        ),
+    ] = None,
+    commit_interval: Annotated[
+        float, typer.Option(help="Seconds per transaction: alerts become visible this often.")
+    ] = 0.1,
+    connector: Annotated[
+        bool,
+        typer.Option(
+            "--connector/--no-connector",
+            help="Create or update the alerts sink connector (alerts_* -> PostgreSQL) first.",
+        ),
+    ] = True,
+    view: Annotated[
+        bool, typer.Option("--view", help="Show a live ward view (on a terminal only).")
+    ] = False,
+) -> None:
+    """Run the monitor until SIGINT or SIGTERM, then print what it scored and raised."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not 0 < commit_interval <= 10:
+        raise InputError(f"--commit-interval must lie in (0, 10] seconds, not {commit_interval}")
+    options = MonitorOptions(
+        group=group, topics=topics, instance_id=instance_id, commit_interval_s=commit_interval
+    )
+    config = _state.config()
+    if connector:
+        _apply_alerts_connector(config)
+    ward: WardView | None = None
+    if view:
+        if sys.stdout.isatty():
+            ward = WardView()
+        else:
+            log.warning("--view needs a terminal; running without it")
+    with StopOnSignals(StopFlag()) as stop, StreamMonitor(config, options, observer=ward) as mon:
+        log.info("monitoring %s as group %s", topics, group)
+        summary = mon.run(stop) if ward is None else _run_with_view(mon, ward, stop)
+    if stop.reason:
+        log.info("%s", stop.reason)
+    typer.echo(summary.describe())
+
+
+def _run_with_view(mon: StreamMonitor, ward: WardView, stop: StopFlag) -> MonitorSummary:
+    from rich.live import Live
+
+    with Live(ward, refresh_per_second=2, screen=False, transient=False):
+        return mon.run(stop)
+
+
+def _apply_alerts_connector(config: MedricalConfig) -> None:
+    from medrical.sink.alerts import ALERTS_CONNECTOR_NAME, alerts_sink_config
+    from medrical.sink.client import ConnectClient
+    from medrical.sink.deploy import connector_password_file, deploy_connector
+
+    conf = alerts_sink_config(config, password_file=connector_password_file(config))
+    with ConnectClient(config.connect) as client:
+        deploy_connector(client, ALERTS_CONNECTOR_NAME, conf)
+    log.info("alerts sink connector %s is running", ALERTS_CONNECTOR_NAME)
+
+
+@monitor_app.command("evaluate")
+def evaluate(
+    topic: Annotated[
+        str | None,
+        typer.Option(
+            "--topic",
+            "-t",
+            help="Evaluate what the sinks stored for biometrics_<name> and alerts_<name>.",
+        ),
+    ] = None,
+    simulate: Annotated[
+        bool,
+        typer.Option(
+            "--simulate",
+            help="Instead, simulate a ward and run the alert engine in-process.",
+            rich_help_panel=_EVALUATE_SIMULATED,
+        ),
+    ] = False,
+    patients: Annotated[
+        int, typer.Option(help="Simulated patients.", rich_help_panel=_EVALUATE_SIMULATED)
+    ] = 100,
+    hours: Annotated[
+        float, typer.Option(help="Simulated hours.", rich_help_panel=_EVALUATE_SIMULATED)
+    ] = 12.0,
+    scenario: Annotated[
+        str,
+        typer.Option(
+            help=f"A built-in scenario, or '{MIX}' for a ward of several.",
+            rich_help_panel=_EVALUATE_SIMULATED,
+        ),
+    ] = MIX,
+    seed: Annotated[int, typer.Option(help="Same seed, same ward.")] = 1,
+    interval: Annotated[
+        float,
+        typer.Option(
+            help="Seconds of event time between two readings of a patient.",
+            rich_help_panel=_EVALUATE_SIMULATED,
+        ),
+    ] = 15.0,
+    cadence: Annotated[
+        str,
+        typer.Option(
+            help="monitor (every vital each reading) or ward (observation rounds).",
+            rich_help_panel=_EVALUATE_SIMULATED,
+        ),
+    ] = "monitor",
+    ignore: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Scenarios to leave out (neither stable nor deteriorating) "
+            "[default: recovery]; repeat it, or give 'none'."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Alert quality per scenario: detection delay, missed deteriorations, false alerts."""
+    if simulate == (topic is not None):
+        raise InputError(
+            "Give either --topic (stored readings and alerts) or --simulate (offline).",
+            hint="For example: medrical monitor evaluate --simulate --patients 100 --hours 12",
+        )
+    if cadence not in ("monitor", "ward"):
+        raise InputError(f"--cadence must be monitor or ward, not {cadence!r}")
+    ignored = assessment.DEFAULT_IGNORED
+    if ignore:
+        ignored = frozenset(name for name in ignore if name != "none")
+    if simulate:
+        mode: Cadence = "ward" if cadence == "ward" else "monitor"
+        simulator = Simulator(patients, seed, scenario, interval_s=interval, cadence=mode)
+        result = assessment.simulate(simulator, hours, ignored_scenarios=ignored)
+    else:
+        assert topic is not None
+        from medrical.schemas import check_topic
+
+        result = assessment.from_postgres(
+            _state.config(), check_topic(topic), ignored_scenarios=ignored
+        )
+    typer.echo(assessment.as_json(result) if as_json else assessment.as_text(result))
