@@ -1,0 +1,328 @@
+"""`medrical monitor` on the real engines: alerts from a live stream, and exactly once across
+a kill -9 and a restart."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from psycopg import sql
+
+from medrical.config import MedricalConfig
+from medrical.kafka_clients import client_conf, registry_client
+from medrical.monitor.decoding import CachedAvroDecoder
+from medrical.monitor.records import alerts_topic_for
+from medrical.monitor.stream import MonitorOptions, StreamMonitor
+from medrical.producing import BiometricsProducer
+from medrical.producing.run import StopFlag
+from medrical.simulation import Simulator
+from medrical.sink import ConnectClient
+from medrical.sink.alerts import alerts_sink_config
+from medrical.stack.layout import StackLayout
+from tests.integration.helpers import table_row_count, unique_topic, wait_for
+
+pytestmark = pytest.mark.integration
+
+START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+HOUR_MS = 3_600_000
+MEDRICAL = Path(sys.executable).with_name("medrical")
+
+
+def produce(config: MedricalConfig, topics: Iterable[str], records: list[dict[str, Any]]) -> None:
+    for topic in topics:
+        with BiometricsProducer(config, topic) as producer:
+            for record in records:
+                producer.send(record)
+        assert producer.stats.delivered == len(records)
+
+
+def ward(
+    patients: dict[str, tuple[str, int]], hours: float, interval_s: float
+) -> list[dict[str, Any]]:
+    """Readings of several simulated groups, merged in event-time order, ids prefixed."""
+    streams = []
+    for prefix, (scenario, count) in patients.items():
+        simulator = Simulator(count, 7, scenario, interval_s=interval_s, start_ms=START_MS)
+        total = round(hours * 3600 / interval_s) * count
+        streams.append(
+            [
+                {**r.to_record(), "patient_id": f"{prefix}{r.patient_id}"}
+                for r in itertools.islice(simulator.readings(), total)
+            ]
+        )
+    return sorted(itertools.chain(*streams), key=lambda r: (r["event_time"], r["patient_id"]))
+
+
+def read_alerts(config: MedricalConfig, topic: str) -> list[dict[str, Any]]:
+    """Every committed alert on `topic`, as a read_committed consumer sees them."""
+    consumer = Consumer(
+        client_conf(
+            config,
+            **{
+                "group.id": f"it-reader-{uuid.uuid4().hex[:8]}",
+                "isolation.level": "read_committed",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+            },
+        )
+    )
+    registry = registry_client(config)
+    decoder = CachedAvroDecoder(lambda i: str(registry.get_schema(i).schema_str))
+    alerts = []
+    try:
+        metadata = consumer.list_topics(topic, timeout=10)
+        partitions = list(metadata.topics[topic].partitions)
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        pending = set(partitions)
+        deadline = time.monotonic() + 30
+        while pending and time.monotonic() < deadline:
+            for message in consumer.consume(500, timeout=0.5):
+                error = message.error()
+                if error is not None:
+                    assert error.code() == KafkaError._PARTITION_EOF, error
+                    pending.discard(message.partition())
+                    continue
+                alerts.append(decoder.decode(message.value() or b""))
+        assert not pending, f"could not read {topic} to its end"
+    finally:
+        consumer.close()
+        registry.close()
+    return alerts
+
+
+def progress(config: MedricalConfig, group: str, topic: str) -> tuple[int, int]:
+    """(messages the group has committed, messages in the topic)."""
+    consumer = Consumer(
+        client_conf(
+            config,
+            **{"group.id": group, "enable.auto.commit": False, "isolation.level": "read_committed"},
+        )
+    )
+    try:
+        partitions = list(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+        tps = [TopicPartition(topic, p) for p in partitions]
+        committed = consumer.committed(tps, timeout=10)
+        done = sum(max(tp.offset, 0) for tp in committed)
+        total = sum(consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in tps)
+    finally:
+        consumer.close()
+    return done, total
+
+
+def caught_up(config: MedricalConfig, group: str, topic: str) -> bool | None:
+    done, total = progress(config, group, topic)
+    return True if done == total else None
+
+
+def start_sink(config: MedricalConfig, alerts_topics: list[str]) -> str:
+    name = f"it-alerts-{uuid.uuid4().hex[:10]}"
+    conf = alerts_sink_config(
+        config,
+        topics_regex="|".join(alerts_topics),
+        password_file=StackLayout.of(config.stack).connect_secrets_file,
+    )
+    with ConnectClient(config.connect) as client:
+        assert client.validate(name, conf) == []
+        client.apply(name, conf)
+        client.wait_running(name, timeout_s=60)
+    return name
+
+
+@pytest.fixture
+def connectors(live_config: MedricalConfig) -> Iterator[list[str]]:
+    names: list[str] = []
+    yield names
+    with ConnectClient(live_config.connect) as client:
+        for name in names:
+            client.delete(name)
+
+
+def stored_alert_ids(config: MedricalConfig, table: str) -> list[str]:
+    with psycopg.connect(**config.postgres.connect_kwargs()) as conn:
+        query = sql.SQL("SELECT alert_id FROM {}").format(sql.Identifier(table))
+        return [row[0] for row in conn.execute(query)]
+
+
+def test_sepsis_escalates_to_medium_then_high_and_alerts_reach_postgres(
+    live_config: MedricalConfig, connectors: list[str]
+) -> None:
+    topic = unique_topic("monitor")
+    alerts_topic = alerts_topic_for(topic)
+    # One reading a minute: twelve hours of a ward pass in seconds.
+    records = ward({"S": ("sepsis", 1), "T": ("stable", 6)}, hours=12, interval_s=60)
+    produce(live_config, [topic], records)
+    group = f"it-{uuid.uuid4().hex[:10]}"
+
+    stop = StopFlag()
+    options = MonitorOptions(group=group, topics=f"^{topic}$")
+    with StreamMonitor(live_config, options) as monitor:
+        worker = threading.Thread(target=monitor.run, args=(stop,))
+        worker.start()
+        try:
+            wait_for(
+                lambda: caught_up(live_config, group, topic),
+                timeout_s=60,
+                what="the monitor to commit every reading",
+            )
+        finally:
+            stop.set()
+            worker.join(timeout=30)
+        assert not worker.is_alive()
+        summary = monitor.summary
+    assert summary.readings == len(records)
+    assert summary.invalid == 0
+
+    alerts = read_alerts(live_config, alerts_topic)
+    assert len(alerts) == summary.alerts
+    assert {a["patient_id"] for a in alerts} == {"SP-000001"}, "no alert for a stable patient"
+    escalations = sorted(
+        (a for a in alerts if a["kind"] == "escalation"), key=lambda a: a["event_time"]
+    )
+    assert [a["risk"] for a in escalations][:2] == ["medium", "high"]
+    medium, high = escalations[:2]
+    # The scenario's fever starts at 2 h and its circulation fails from 4 h on.
+    assert (
+        START_MS + 2 * HOUR_MS < medium["event_time"] < high["event_time"] < START_MS + 12 * HOUR_MS
+    )
+    assert medium["score"] >= 5
+    assert high["score"] >= 7
+
+    connectors.append(start_sink(live_config, [alerts_topic]))
+    wait_for(
+        lambda: True if table_row_count(live_config, alerts_topic) == len(alerts) else None,
+        timeout_s=60,
+        what=f"{len(alerts)} rows in table {alerts_topic}",
+    )
+    assert sorted(stored_alert_ids(live_config, alerts_topic)) == sorted(
+        a["alert_id"] for a in alerts
+    )
+
+
+def monitor_process(
+    config: MedricalConfig, topic: str, group: str, instance: str
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": str(config.kafka.bootstrap_servers),
+        "SCHEMA_REGISTRY_URL": str(config.registry.url),
+    }
+    return subprocess.Popen(
+        [
+            str(MEDRICAL),
+            "monitor",
+            "--no-connector",
+            "--topics",
+            f"^{topic}$",
+            "--group",
+            group,
+            "--instance-id",
+            instance,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> tuple[int, str]:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        out, _ = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, _ = process.communicate()
+    return process.returncode, out.decode()
+
+
+def test_kill_9_and_restart_give_the_same_alerts_as_an_uninterrupted_run(
+    live_config: MedricalConfig, connectors: list[str]
+) -> None:
+    name = uuid.uuid4().hex[:8]
+    steady, interrupted = f"biometrics_steady_{name}", f"biometrics_killed_{name}"
+    # A mixed ward joins its scenarios part-way, so alerts fall all along the stream.
+    records = ward({"M": ("mix", 60)}, hours=12, interval_s=60)
+    produce(live_config, [steady, interrupted], records)
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        group = f"it-steady-{name}"
+        process = monitor_process(live_config, steady, group, "steady")
+        processes.append(process)
+        wait_for(
+            lambda: caught_up(live_config, group, steady),
+            timeout_s=60,
+            what="the uninterrupted monitor to finish",
+        )
+        code, out = stop_process(process)
+        assert code == 0, out
+        assert f"scored {len(records)} readings" in out
+
+        group = f"it-killed-{name}"
+        process = monitor_process(live_config, interrupted, group, "killed")
+        processes.append(process)
+
+        def mid_stream() -> bool | None:
+            done, total = progress(live_config, group, interrupted)
+            assert done < total, "the monitor finished before it could be killed"
+            return True if done > 0 else None
+
+        wait_for(mid_stream, timeout_s=60, interval_s=0.05, what="the monitor to commit some")
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        before, total = progress(live_config, group, interrupted)
+        assert 0 < before < total
+
+        process = monitor_process(live_config, interrupted, group, "killed")
+        processes.append(process)
+        wait_for(
+            lambda: caught_up(live_config, group, interrupted),
+            timeout_s=60,
+            what="the restarted monitor to finish",
+        )
+        code, out = stop_process(process)
+        assert code == 0, out
+        # The restart resumed where the committed work ended: it scored only the rest.
+        assert f"scored {total - before} readings" in out
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+            if process.stdout is not None:
+                process.stdout.close()
+
+    reference = read_alerts(live_config, alerts_topic_for(steady))
+    replayed = read_alerts(live_config, alerts_topic_for(interrupted))
+    reference_ids = [a["alert_id"] for a in reference]
+    replayed_ids = [a["alert_id"] for a in replayed]
+    assert len(reference_ids) > 10
+    assert len(set(reference_ids)) == len(reference_ids)
+    assert len(set(replayed_ids)) == len(replayed_ids), "an alert was repeated"
+    assert set(replayed_ids) == set(reference_ids)
+
+    tables = [alerts_topic_for(steady), alerts_topic_for(interrupted)]
+    connectors.append(start_sink(live_config, tables))
+    for table in tables:
+        wait_for(
+            lambda table=table: (
+                True  # type: ignore[misc]
+                if table_row_count(live_config, table) == len(reference_ids)
+                else None
+            ),
+            timeout_s=60,
+            what=f"{len(reference_ids)} rows in table {table}",
+        )
+    assert set(stored_alert_ids(live_config, tables[1])) == set(reference_ids)
+    assert set(stored_alert_ids(live_config, tables[0])) == set(reference_ids)
