@@ -20,9 +20,7 @@ from functools import partial
 from typing import Any
 
 import psycopg
-from confluent_kafka import Consumer, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from psycopg import sql
@@ -31,9 +29,10 @@ from medrical.config import MedricalConfig
 from medrical.errors import CheckFailedError, ServiceUnavailableError
 from medrical.kafka_clients import client_conf, ensure_kafka_reachable, registry_client
 from medrical.producing.producer import BiometricsProducer
+from medrical.producing.topics import delete_topic, ensure_topic
 from medrical.simulation import Simulator
 from medrical.sink import ConnectClient, Flavor
-from medrical.sink.deploy import connector_config, deploy_connector
+from medrical.sink.deploy import connector_config, deploy_connector, remove_connector
 
 log = logging.getLogger(__name__)
 
@@ -306,21 +305,14 @@ def _row_count(config: MedricalConfig, table: str) -> int | None:
 def _scratch_topic(
     config: MedricalConfig, topic: str, *, keep: bool, report: Report
 ) -> Iterator[None]:
-    admin = AdminClient(client_conf(config))
-    future = admin.create_topics(
-        [NewTopic(topic, num_partitions=CHECK_PARTITIONS, replication_factor=-1)]
-    )[topic]
-    try:
-        future.result(timeout=30)
-    except KafkaException as exc:
-        raise ServiceUnavailableError("Kafka", f"cannot create topic {topic}: {exc}") from exc
+    ensure_topic(config, topic, partitions=CHECK_PARTITIONS)
     try:
         yield
     finally:
         if keep:
             report(f"kept topic {topic}")
         else:
-            _best_effort(lambda: admin.delete_topics([topic])[topic].result(timeout=30))
+            _best_effort(partial(delete_topic, config, topic))
             registry = registry_client(config)
             try:
                 for subject in (f"{topic}-key", f"{topic}-value"):
@@ -339,7 +331,7 @@ def _scratch_connector(
         if keep:
             report(f"kept connector {name}")
         else:
-            _best_effort(lambda: client.delete(name))
+            _best_effort(partial(remove_connector, client, name))
 
 
 @contextlib.contextmanager

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,13 +30,18 @@ class Outcome:
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("MEDRICAL_CONFIG_DIR", str(tmp_path / "config"))
     for name in [*ENV_ALIASES, "DATABASE_URL"]:
         monkeypatch.delenv(name, raising=False)
     for name in list(os.environ):
         if name.startswith("MEDRICAL_") and "__" in name:
             monkeypatch.delenv(name)
+    # The command line points Medrical's logger at the (temporary) stderr; put it back.
+    medrical_logger = logging.getLogger("medrical")
+    saved = (medrical_logger.handlers[:], medrical_logger.level, medrical_logger.propagate)
+    yield
+    medrical_logger.handlers[:], medrical_logger.level, medrical_logger.propagate = saved
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> Outcome:

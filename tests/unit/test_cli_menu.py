@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+
 import pytest
 from typer.testing import CliRunner
 
 from medrical.cli import _run
 from medrical.cli.menu import run_menu
+
+
+@pytest.fixture(autouse=True)
+def keep_logging() -> Iterator[None]:
+    medrical_logger = logging.getLogger("medrical")
+    saved = (medrical_logger.handlers[:], medrical_logger.level, medrical_logger.propagate)
+    yield
+    medrical_logger.handlers[:], medrical_logger.level, medrical_logger.propagate = saved
 
 
 def test_without_a_terminal_it_prints_help_and_exits_0() -> None:

@@ -12,7 +12,7 @@ from medrical.errors import MedricalError
 from medrical.sink import DEFAULT_CONNECTOR_NAME, DEFAULT_TOPICS_REGEX, ConnectClient, Flavor
 from medrical.sink.client import ConnectorState
 from medrical.sink.connector import mask_secrets
-from medrical.sink.deploy import connector_config, deploy_connector
+from medrical.sink.deploy import connector_config, deploy_connector, remove_connector
 
 connector_app = typer.Typer(
     help="Manage the JDBC sink connector that stores each biometrics_<name> topic in a "
@@ -98,7 +98,7 @@ def delete(name: NameOption = DEFAULT_CONNECTOR_NAME) -> None:
     """Delete the connector (its tables and topics stay)."""
     config = _state.config()
     with ConnectClient(config.connect) as client:
-        deleted = client.delete(name)
+        deleted = remove_connector(client, name)
     _say(f"connector {name} deleted" if deleted else f"no connector named {name}; nothing to do")
 
 

@@ -11,6 +11,7 @@ from medrical.cli import _state
 from medrical.cli.produce import DEFAULT_TOPIC, print_summary, status_line
 from medrical.producing.demo import DEMO_PATIENTS, look_at_the_data, uses_local_stack
 from medrical.producing.run import Limits, Pacing, check_delivery, produce_to_kafka
+from medrical.producing.topics import ensure_topic
 from medrical.schemas import check_topic
 from medrical.simulation import MIX, Simulator
 from medrical.sink import DEFAULT_CONNECTOR_NAME, DEFAULT_TOPICS_REGEX, ConnectClient
@@ -48,6 +49,8 @@ def demo(
             stack.up(report=_say)
     else:
         _say(f"using the configured services (Kafka at {config.kafka.bootstrap_servers})")
+    # Created before the connector starts, so the sink stores it from the first event.
+    ensure_topic(config, topic)
     conf = connector_config(config, topics_regex=topics_regex)
     with ConnectClient(config.connect) as client:
         deploy_connector(client, name, conf, report=_say)

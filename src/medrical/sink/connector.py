@@ -109,6 +109,9 @@ def sink_config(
         "errors.deadletterqueue.topic.replication.factor": "1",
         "errors.deadletterqueue.context.headers.enable": "true",
         "errors.log.enable": "true",
+        # A topic created after the connector started is found at the next metadata refresh:
+        # every 10 s rather than the consumer's default of 5 minutes.
+        "consumer.override.metadata.max.age.ms": "10000",
     }
     conf |= _apicurio_converter("key.converter", config.registry.url)
     conf |= _apicurio_converter("value.converter", config.registry.url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,3 +101,17 @@ def deploy_connector(
     report(f"connector {name} {'created' if created else 'updated'}; waiting for it to run")
     state = client.wait_running(name, timeout_s=timeout_s)
     return Deployment(name, created, state)
+
+
+def remove_connector(client: ConnectClient, name: str, *, timeout_s: float = 15.0) -> bool:
+    """Delete the connector and wait until Connect no longer reports it; False if absent.
+
+    Connect answers the DELETE before its workers have let go of the tasks, so the status
+    would otherwise still show the connector for a moment.
+    """
+    if not client.delete(name):
+        return False
+    deadline = time.monotonic() + timeout_s
+    while client.status(name) is not None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return True
