@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,7 +40,13 @@ TEST_PORTS = {
 _own_config_dir: str | None = None
 
 
+def _interrupt_on_sigterm(signum: int, _frame: object) -> None:
+    # A terminated test run still tears its fixtures down, so the stack it started stops.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
     # Never read or write the real user's configuration from a test.
     global _own_config_dir
     if "MEDRICAL_CONFIG_DIR" not in os.environ:
