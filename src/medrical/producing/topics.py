@@ -37,4 +37,6 @@ def ensure_topic(
 
 
 def delete_topic(config: MedricalConfig, topic: str) -> None:
-    AdminClient(client_conf(config)).delete_topics([topic])[topic].result(timeout=30)
+    admin = AdminClient(client_conf(config))
+    # Keep `admin` referenced until the result is in: dropping it ends the request.
+    admin.delete_topics([topic])[topic].result(timeout=30)
