@@ -14,6 +14,7 @@ from medrical.cli import _state
 from medrical.cli.checks import test_app
 from medrical.cli.config import config_app, configure_app
 from medrical.cli.connector import connector_app
+from medrical.cli.dashboard import dashboard
 from medrical.cli.demo import demo
 from medrical.cli.monitor import monitor_app
 from medrical.cli.news2 import news2
@@ -38,6 +39,7 @@ app.command("produce")(produce)
 app.add_typer(connector_app, name="connector")
 app.add_typer(test_app, name="test")
 app.command("demo")(demo)
+app.command("dashboard")(dashboard)
 app.add_typer(monitor_app, name="monitor")
 
 

@@ -1,0 +1,131 @@
+"""The dashboard's own Kafka consumer: a background thread that follows `biometrics_*` and
+`alerts_*` from their latest offsets and feeds the ward state.
+
+It uses a consumer group of its own (a new one per start, nothing committed), so it never takes
+partitions from the sink or the monitor and never replays old data into a live view: history
+comes from PostgreSQL instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, Message
+
+from medrical.config import MedricalConfig
+from medrical.dashboard.ward import WardState
+from medrical.dashboard.wire import SchemaCache, WireFormatError, decode_alert, decode_avro
+from medrical.kafka_clients import client_conf, registry_client
+
+log = logging.getLogger(__name__)
+
+BIOMETRICS_TOPICS = "^biometrics_.*"
+ALERT_TOPICS = "^alerts_.*"
+ALERT_PREFIX = "alerts_"
+
+_BATCH = 500
+_POLL_S = 0.1
+_SILENCE_CHECK_S = 5.0
+
+
+class LiveFeed:
+    """Consume, decode and apply; `start()` once, `stop()` once (it closes the consumer)."""
+
+    def __init__(
+        self,
+        config: MedricalConfig,
+        ward: WardState,
+        *,
+        group_id: str | None = None,
+        metadata_refresh_ms: int = 5000,
+    ) -> None:
+        self._ward = ward
+        self.group_id = group_id or f"medrical-dashboard-{uuid.uuid4().hex[:12]}"
+        conf = client_conf(
+            config,
+            **{
+                "group.id": self.group_id,
+                "auto.offset.reset": "latest",
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                # New biometrics_* or alerts_* topics are found by this refresh.
+                "topic.metadata.refresh.interval.ms": metadata_refresh_ms,
+            },
+        )
+        conf.update(config.kafka.extra)
+        self._registry = registry_client(config)
+        self._schemas = SchemaCache(self._schema_text)
+        self._consumer = Consumer(conf)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="medrical-dashboard-feed")
+        self.messages = 0
+        self.undecodable = 0
+        self.last_error: str | None = None
+
+    def _schema_text(self, schema_id: int) -> str:
+        text = self._registry.get_schema(schema_id).schema_str
+        if not text:
+            raise WireFormatError(f"the registry has no schema text for id {schema_id}")
+        return str(text)
+
+    def start(self) -> None:
+        self._consumer.subscribe([BIOMETRICS_TOPICS, ALERT_TOPICS])
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+        self._consumer.close()
+        self._registry.close()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        next_silence_check = time.monotonic() + _SILENCE_CHECK_S
+        while not self._stop.is_set():
+            try:
+                batch = self._consumer.consume(_BATCH, _POLL_S)
+            except Exception as exc:  # a fatal client error: report, pause, carry on
+                self._note_error(f"consume failed: {exc}")
+                self._stop.wait(1.0)
+                continue
+            for message in batch:
+                self._handle(message)
+            if time.monotonic() >= next_silence_check:
+                next_silence_check = time.monotonic() + _SILENCE_CHECK_S
+                self._ward.check_silence()
+
+    def _handle(self, message: Message) -> None:
+        error = message.error()
+        if error is not None:
+            if error.code() != KafkaError._PARTITION_EOF:
+                self._note_error(f"Kafka: {error}")
+            return
+        value: Any = message.value()
+        topic: str = message.topic() or ""
+        if not isinstance(value, bytes):
+            return
+        self.messages += 1
+        try:
+            if topic.startswith(ALERT_PREFIX):
+                self._ward.apply_monitor_alert(decode_alert(value, self._schemas))
+            else:
+                self._ward.apply_reading(decode_avro(value, self._schemas), topic)
+        except WireFormatError as exc:
+            self.undecodable += 1
+            self._note_error(f"{topic} offset {message.offset()}: {exc}")
+        except Exception as exc:  # e.g. the registry cannot be reached for a new schema id
+            self.undecodable += 1
+            self._note_error(f"{topic} offset {message.offset()}: {exc}")
+
+    def _note_error(self, text: str) -> None:
+        if text != self.last_error:
+            log.warning("live feed: %s", text)
+        self.last_error = text

@@ -1,0 +1,87 @@
+// Medrical dashboard: helpers shared by the ward and patient pages.
+// Data is only ever put into the page with textContent or attributes, never as HTML.
+"use strict";
+
+const Medrical = (() => {
+  const RISKS = ["low", "low-medium", "medium", "high"];
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function svg(tag, attrs) {
+    const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+    for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, String(value));
+    return node;
+  }
+
+  function riskClass(risk) {
+    return RISKS.includes(risk) ? "risk-" + risk : "risk-none";
+  }
+
+  function clockTime(ms) {
+    if (typeof ms !== "number") return "";
+    return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  }
+
+  function patientUrl(patientId) {
+    return "/patient?id=" + encodeURIComponent(patientId);
+  }
+
+  function ackName() {
+    return localStorage.getItem("medrical.ackName") || "";
+  }
+
+  function bindAckName(input) {
+    input.value = ackName();
+    input.addEventListener("change", () => localStorage.setItem("medrical.ackName", input.value.trim()));
+  }
+
+  async function acknowledge(alertId) {
+    const response = await fetch("/api/alerts/" + encodeURIComponent(alertId) + "/ack", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ acknowledged_by: ackName() || null }),
+      credentials: "same-origin",
+    });
+    if (!response.ok) throw new Error("acknowledgement failed: HTTP " + response.status);
+    return response.json();
+  }
+
+  // Follows /api/stream. EventSource reconnects by itself and sends Last-Event-ID, so the
+  // server replays what was missed or sends a fresh snapshot; if the browser gives up (the
+  // server was gone for long), a new EventSource is opened after a pause.
+  function follow(url, handlers) {
+    let source = null;
+    function open() {
+      source = new EventSource(url);
+      source.addEventListener("snapshot", (event) => handlers.snapshot(JSON.parse(event.data)));
+      source.addEventListener("batch", (event) => handlers.batch(JSON.parse(event.data)));
+      source.onopen = () => handlers.status("live");
+      source.onerror = () => {
+        if (source.readyState === EventSource.CLOSED) {
+          handlers.status("offline");
+          setTimeout(open, 3000);
+        } else {
+          handlers.status("reconnecting");
+        }
+      };
+    }
+    open();
+    return () => source && source.close();
+  }
+
+  // Delay from a reading's event time to the moment it is on screen, kept for measurements.
+  const stats = { received: 0, rendered: 0, delays: [], snapshots: 0 };
+  function recordDelay(eventTime) {
+    stats.rendered += 1;
+    stats.delays.push(Date.now() - eventTime);
+    if (stats.delays.length > 20000) stats.delays.splice(0, stats.delays.length - 20000);
+  }
+  window.medricalStats = stats;
+
+  return { el, svg, riskClass, clockTime, patientUrl, bindAckName, acknowledge, follow, stats, recordDelay };
+})();
