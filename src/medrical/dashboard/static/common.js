@@ -79,7 +79,7 @@ const Medrical = (() => {
   function recordDelay(eventTime) {
     stats.rendered += 1;
     stats.delays.push(Date.now() - eventTime);
-    if (stats.delays.length > 20000) stats.delays.splice(0, stats.delays.length - 20000);
+    if (stats.delays.length > 200000) stats.delays.splice(0, stats.delays.length - 200000);
   }
   window.medricalStats = stats;
 

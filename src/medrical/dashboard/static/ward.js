@@ -114,7 +114,7 @@
     for (const [key, , , parameter] of VITALS) {
       const slot = tile.values[key];
       slot.value.textContent = vitalText(key, p.vitals);
-      if (key === "spo2") slot.unit.textContent = p.vitals.on_oxygen ? "% on O\u2082" : "% air";
+      if (key === "spo2") slot.unit.textContent = p.vitals.on_oxygen ? "% O\u2082" : "%";
       const points = p.subscores[parameter];
       slot.box.className = "vital" + (points ? " scored-" + points : "");
     }
