@@ -30,15 +30,36 @@ def _say(line: str) -> None:
 
 
 @stack_app.command()
-def up() -> None:
+def up(
+    tls: Annotated[
+        bool,
+        typer.Option(
+            "--tls",
+            help="Serve Kafka by mutual TLS and SASL_SSL, the registry by HTTPS with basic auth "
+            "and PostgreSQL by SSL only, with a throw-away CA made here (also: stack.tls).",
+        ),
+    ] = False,
+) -> None:
     """Start every service (fetching the engines the first time) and wait until each is healthy."""
-    stack = _stack()
+    settings = _state.config().stack
+    if tls:
+        settings = settings.model_copy(update={"tls": True})
+    stack = LocalStack(settings)
     started = time.monotonic()
     timings = stack.up(report=_say)
     if timings:
         _say(f"stack up in {time.monotonic() - started:.1f} s; data in {stack.layout.home}")
     else:
         _say("stack already running")
+    if stack.settings.tls:
+        _say(
+            f"client certificate, key and CA (ca.pem, service.cert, service.key) in "
+            f"{stack.layout.client}"
+        )
+        _say(
+            "use them in one step: `medrical configure from-stack` (mutual TLS) or "
+            "`medrical configure from-stack --sasl-ssl`"
+        )
 
 
 @stack_app.command()

@@ -46,8 +46,78 @@ class StackLayout:
     def connect_secrets_file(self) -> Path:
         return self.secrets / "connect-secrets.properties"
 
+    # --- TLS mode (`medrical stack up --tls`) ------------------------------------------------
+
+    @property
+    def tls(self) -> TlsFiles:
+        """The stack's throw-away CA and the server and stack-client identities (0700)."""
+        return TlsFiles(self.home / "tls")
+
+    @property
+    def client(self) -> Path:
+        """Medrical's own client identity in Aiven's layout, and ready configuration files."""
+        return self.home / "client"
+
+    @property
+    def postgres_tls(self) -> Path:
+        """PostgreSQL's copy of the server certificate and key, owned by its own user."""
+        return self.data / "postgres-tls"
+
+    @property
+    def kafka_sasl_password_file(self) -> Path:
+        return self.secrets / "kafka-sasl.password"
+
+    @property
+    def registry_password_file(self) -> Path:
+        return self.secrets / "registry.password"
+
+    @property
+    def mode_file(self) -> Path:
+        """Whether the running stack was started with TLS ("tls") or without ("plain")."""
+        return self.run / "mode"
+
     def pid_file(self, service: str) -> Path:
         return self.run / f"{service}.pid"
 
     def log_file(self, service: str) -> Path:
         return self.logs / f"{service}.log"
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """Where the stack keeps its CA, its server identity and its own client identity."""
+
+    folder: Path
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.folder / "ca.pem"
+
+    @property
+    def ca_key(self) -> Path:
+        return self.folder / "ca.key"
+
+    @property
+    def server_cert(self) -> Path:
+        return self.folder / "server.pem"
+
+    @property
+    def server_key(self) -> Path:
+        return self.folder / "server.key"
+
+    @property
+    def server_keystore(self) -> Path:
+        return self.folder / "server.keystore.pem"
+
+    @property
+    def stack_cert(self) -> Path:
+        """The client identity of the stack's own probes and of its Connect worker."""
+        return self.folder / "stack.cert"
+
+    @property
+    def stack_key(self) -> Path:
+        return self.folder / "stack.key"
+
+    @property
+    def stack_keystore(self) -> Path:
+        return self.folder / "stack.keystore.pem"

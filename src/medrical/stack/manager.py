@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from medrical.config import LOOPBACK, StackSettings
+from medrical.config import LOOPBACK, SSL_CA_FILE, SSL_CERT_FILE, SSL_KEY_FILE, StackSettings
 from medrical.errors import StackError
 from medrical.stack import fetch, process, rendering
 from medrical.stack.java import JavaRuntime, find_java
@@ -43,16 +43,32 @@ class ServiceStatus:
     resident_mib: float | None
 
 
+# Files `stack up --tls` writes into the stack's client/ folder, beside Aiven's three.
+CLIENT_CONFIG_SSL = "medrical-ssl.toml"
+CLIENT_CONFIG_SASL_SSL = "medrical-sasl-ssl.toml"
+
+
 def _ports(settings: StackSettings) -> dict[str, list[int]]:
+    kafka = [settings.kafka_port, settings.controller_port]
+    if settings.tls:
+        kafka.append(settings.kafka_sasl_port)
     return {
         "postgres": [settings.postgres_port],
-        "kafka": [settings.kafka_port, settings.controller_port],
+        "kafka": kafka,
         "registry": [settings.registry_port, settings.registry_management_port],
         "connect": [settings.connect_port],
     }
 
 
 def address(settings: StackSettings, service: str) -> str:
+    if settings.tls:
+        return {
+            "postgres": f"postgresql://{LOOPBACK}:{settings.postgres_port}/medrical (SSL)",
+            "kafka": f"{LOOPBACK}:{settings.kafka_port} (mTLS), :{settings.kafka_sasl_port} "
+            "(SASL_SSL)",
+            "registry": f"https://{LOOPBACK}:{settings.registry_port}/apis/ccompat/v7",
+            "connect": f"http://{LOOPBACK}:{settings.connect_port}",
+        }[service]
     return {
         "postgres": f"postgresql://{LOOPBACK}:{settings.postgres_port}/medrical",
         "kafka": f"{LOOPBACK}:{settings.kafka_port}",
@@ -68,6 +84,12 @@ def _postgres_password(layout: StackLayout) -> str:
     return layout.postgres_password_file.read_text(encoding="utf-8").strip()
 
 
+def _postgres_tls_kwargs(settings: StackSettings, layout: StackLayout) -> dict[str, Any]:
+    if not settings.tls:
+        return {}
+    return {"sslmode": "verify-full", "sslrootcert": str(layout.tls.ca_cert)}
+
+
 def check_postgres(settings: StackSettings, layout: StackLayout) -> str:
     import psycopg
 
@@ -78,26 +100,76 @@ def check_postgres(settings: StackSettings, layout: StackLayout) -> str:
         password=_postgres_password(layout),
         dbname="postgres",
         connect_timeout=3,
+        **_postgres_tls_kwargs(settings, layout),
     ) as conn:
         version = conn.execute("SHOW server_version").fetchone()
     return f"PostgreSQL {version[0] if version else '?'}"
 
 
-def check_kafka(settings: StackSettings) -> str:
-    from confluent_kafka.admin import AdminClient
+def _stack_kafka_conf(settings: StackSettings, layout: StackLayout | None) -> dict[str, Any]:
+    """librdkafka settings of the stack's own probes: its mutual-TLS identity in TLS mode."""
+    conf: dict[str, Any] = {"bootstrap.servers": f"{LOOPBACK}:{settings.kafka_port}"}
+    if settings.tls and layout is not None:
+        tls = layout.tls
+        conf |= {
+            "security.protocol": "ssl",
+            "ssl.ca.location": str(tls.ca_cert),
+            "ssl.certificate.location": str(tls.stack_cert),
+            "ssl.key.location": str(tls.stack_key),
+            "ssl.endpoint.identification.algorithm": "https",
+        }
+    return conf
 
+
+def _quiet_librdkafka() -> logging.Logger:
     quiet = logging.getLogger("medrical.stack.librdkafka")
     quiet.setLevel(logging.CRITICAL)
-    conf: dict[str, Any] = {"bootstrap.servers": f"{LOOPBACK}:{settings.kafka_port}"}
-    conf["logger"] = quiet  # librdkafka's connection-refused noise while the broker starts
+    return quiet
+
+
+def check_kafka(settings: StackSettings, layout: StackLayout | None = None) -> str:
+    from confluent_kafka.admin import AdminClient
+
+    conf = _stack_kafka_conf(settings, layout)
+    conf["logger"] = _quiet_librdkafka()  # connection-refused noise while the broker starts
     admin = AdminClient(conf)
     metadata = admin.list_topics(timeout=3)
-    return f"{len(metadata.brokers)} broker(s), {len(metadata.topics)} topic(s)"
+    detail = f"{len(metadata.brokers)} broker(s), {len(metadata.topics)} topic(s)"
+    if settings.tls and layout is not None and layout.kafka_sasl_password_file.exists():
+        sasl_conf: dict[str, Any] = {
+            "bootstrap.servers": f"{LOOPBACK}:{settings.kafka_sasl_port}",
+            "security.protocol": "sasl_ssl",
+            "ssl.ca.location": str(layout.tls.ca_cert),
+            "sasl.mechanism": rendering.KAFKA_SASL_MECHANISM,
+            "sasl.username": rendering.KAFKA_SASL_USER,
+            "sasl.password": _read_secret(layout.kafka_sasl_password_file),
+            "logger": _quiet_librdkafka(),
+        }
+        sasl = AdminClient(sasl_conf)
+        sasl.list_topics(timeout=5)
+        detail += "; mTLS and SASL_SSL"
+    return detail
 
 
-def check_registry(settings: StackSettings) -> str:
-    url = f"http://{LOOPBACK}:{settings.registry_port}/apis/ccompat/v7/subjects"
-    response = httpx.get(url, timeout=3)
+def _read_secret(path: Path) -> str:
+    return path.read_text(encoding="utf-8").strip()
+
+
+def check_registry(settings: StackSettings, layout: StackLayout | None = None) -> str:
+    if settings.tls and layout is not None:
+        import ssl
+
+        url = f"https://{LOOPBACK}:{settings.registry_port}/apis/ccompat/v7/subjects"
+        password = _read_secret(layout.registry_password_file)
+        response = httpx.get(
+            url,
+            timeout=3,
+            auth=(rendering.REGISTRY_USER, password),
+            verify=ssl.create_default_context(cafile=str(layout.tls.ca_cert)),
+        )
+    else:
+        url = f"http://{LOOPBACK}:{settings.registry_port}/apis/ccompat/v7/subjects"
+        response = httpx.get(url, timeout=3)
     response.raise_for_status()
     return f"{len(response.json())} subject(s)"
 
@@ -117,9 +189,9 @@ def _health(settings: StackSettings, layout: StackLayout, service: str) -> str:
     if service == "postgres":
         return check_postgres(settings, layout)
     if service == "kafka":
-        return check_kafka(settings)
+        return check_kafka(settings, layout)
     if service == "registry":
-        return check_registry(settings)
+        return check_registry(settings, layout)
     return check_connect(settings)
 
 
@@ -128,8 +200,17 @@ def _health(settings: StackSettings, layout: StackLayout, service: str) -> str:
 
 class LocalStack:
     def __init__(self, settings: StackSettings) -> None:
-        self.settings = settings
         self.layout = StackLayout.of(settings)
+        if not settings.tls and self._running_mode() == "tls":
+            # A stack started with --tls is probed and described as such until it stops.
+            settings = settings.model_copy(update={"tls": True})
+        self.settings = settings
+
+    def _running_mode(self) -> str | None:
+        try:
+            return self.layout.mode_file.read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
 
     # status ------------------------------------------------------------------------------------
 
@@ -163,9 +244,13 @@ class LocalStack:
 
     def up(self, report: Callable[[str], None] = log.info) -> dict[str, float]:
         """Start every service that is not running; return seconds each took to be healthy."""
+        self._refuse_mode_change()
         engines = fetch.fetch_engines(self.settings.cache_dir)
         java = find_java(self.settings.java_home)
         self._prepare_dirs()
+        if self.settings.tls:
+            self._prepare_tls()
+        _write_private(self.layout.mode_file, "tls\n" if self.settings.tls else "plain\n")
         timings: dict[str, float] = {}
         for service in SERVICES:
             if process.running(self.layout.pid_file(service)):
@@ -175,7 +260,10 @@ class LocalStack:
             started = time.monotonic()
             starter = getattr(self, f"_start_{service}")
             child = starter(engines, java)
-            self._wait_healthy(service, child)
+            if service == "kafka" and self.settings.tls:
+                self._wait_healthy_tls_kafka(child)
+            else:
+                self._wait_healthy(service, child)
             timings[service] = time.monotonic() - started
             report(
                 f"{service:<9} up at {address(self.settings, service)} ({timings[service]:.1f} s)"
@@ -191,6 +279,111 @@ class LocalStack:
             _write_private(self.layout.postgres_password_file, secrets.token_urlsafe(24) + "\n")
         password = _postgres_password(self.layout)
         _write_private(self.layout.connect_secrets_file, f"postgres.password={password}\n")
+
+    def _refuse_mode_change(self) -> None:
+        mode = self._running_mode()
+        wanted = "tls" if self.settings.tls else "plain"
+        if mode is not None and mode != wanted and self.is_running():
+            raise StackError(
+                f"the stack is running {'with' if mode == 'tls' else 'without'} TLS.",
+                hint="Run `medrical stack down` first, then `medrical stack up"
+                f"{' --tls' if self.settings.tls else ''}`.",
+            )
+
+    def _prepare_tls(self) -> None:
+        """Certificates, passwords, Connect's secrets and the client files of TLS mode."""
+        from medrical.stack import tls
+
+        layout = self.layout
+        layout.client.mkdir(parents=True, exist_ok=True, mode=0o700)
+        layout.client.chmod(0o700)
+        tls.ensure_stack_certificates(
+            layout.tls, layout.client, (SSL_CA_FILE, SSL_CERT_FILE, SSL_KEY_FILE)
+        )
+        for secret_file in (layout.kafka_sasl_password_file, layout.registry_password_file):
+            if not secret_file.exists():
+                _write_private(secret_file, secrets.token_urlsafe(24) + "\n")
+        _write_private(
+            layout.connect_secrets_file,
+            f"postgres.password={_postgres_password(layout)}\n"
+            f"registry.password={_read_secret(layout.registry_password_file)}\n",
+        )
+        self._prepare_postgres_tls()
+        self._write_client_configs()
+
+    def _prepare_postgres_tls(self) -> None:
+        """PostgreSQL wants its key owned by its own user and closed to everyone else."""
+        layout = self.layout
+        folder = layout.postgres_tls
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o700)
+        cert, key = folder / "server.crt", folder / "server.key"
+        cert.write_bytes(layout.tls.server_cert.read_bytes())
+        _write_private_bytes(key, layout.tls.server_key.read_bytes())
+        user = self._postgres_user()
+        if user is not None:
+            entry = pwd.getpwnam(user)
+            for path in (folder, cert, key):
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+        (layout.etc / "pg_hba-tls.conf").write_text(rendering.postgres_tls_hba(), encoding="utf-8")
+
+    def _write_client_configs(self) -> None:
+        from medrical.config import render_toml
+
+        layout = self.layout
+        for protocol, name in (("SSL", CLIENT_CONFIG_SSL), ("SASL_SSL", CLIENT_CONFIG_SASL_SSL)):
+            tree = rendering.client_settings(
+                self.settings,
+                protocol=protocol,
+                ca=layout.client / SSL_CA_FILE,
+                cert=layout.client / SSL_CERT_FILE,
+                key=layout.client / SSL_KEY_FILE,
+                sasl_password=_read_secret(layout.kafka_sasl_password_file),
+                registry_password=_read_secret(layout.registry_password_file),
+            )
+            header = (
+                "# Medrical's settings for the local TLS stack, written by `medrical stack up "
+                "--tls`.\n# Use them in one step: `medrical configure from-stack"
+                f"{' --sasl-ssl' if protocol == 'SASL_SSL' else ''}`, or "
+                "`medrical --config <this file> ...`.\n"
+            )
+            _write_private(layout.client / name, header + render_toml(tree))
+
+    def _wait_healthy_tls_kafka(self, child: subprocess.Popen[bytes]) -> None:
+        """Wait for the mutual-TLS listener, create the SCRAM user, then check SASL_SSL too."""
+        password = self.layout.kafka_sasl_password_file
+        hidden = password.with_name(password.name + ".pending")
+        # Until its SCRAM user exists, the SASL_SSL probe would fail: leave it out at first.
+        password.rename(hidden)
+        try:
+            self._wait_healthy("kafka", child)
+        finally:
+            hidden.rename(password)
+        self._upsert_scram_user()
+        self._wait_healthy("kafka", child)
+
+    def _upsert_scram_user(self) -> None:
+        from confluent_kafka.admin import AdminClient
+        from confluent_kafka.admin._scram import (
+            ScramCredentialInfo,
+            ScramMechanism,
+            UserScramCredentialUpsertion,
+        )
+
+        conf = _stack_kafka_conf(self.settings, self.layout)
+        conf["logger"] = _quiet_librdkafka()
+        admin = AdminClient(conf)
+        upsert = UserScramCredentialUpsertion(
+            rendering.KAFKA_SASL_USER,
+            ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192),
+            _read_secret(self.layout.kafka_sasl_password_file).encode("utf-8"),
+        )
+        futures = admin.alter_user_scram_credentials([upsert])
+        for future in futures.values():
+            try:
+                future.result(timeout=30)
+            except Exception as exc:  # KafkaException: say what failed, never the password
+                raise StackError(f"Kafka did not accept the SCRAM user: {_short(exc)}") from exc
 
     def _check_ports_free(self, service: str) -> None:
         for port in _ports(self.settings)[service]:
@@ -281,10 +474,19 @@ class LocalStack:
                 "shared_buffers=128MB",
                 "-c",
                 "fsync=on",
+                *self._postgres_tls_options(),
             ],
             pid_file=self.layout.pid_file("postgres"),
             log_file=self.layout.log_file("postgres"),
             user=user,
+        )
+
+    def _postgres_tls_options(self) -> list[str]:
+        if not self.settings.tls:
+            return []
+        folder = self.layout.postgres_tls
+        return rendering.postgres_tls_options(
+            folder / "server.crt", folder / "server.key", self.layout.etc / "pg_hba-tls.conf"
         )
 
     def _initdb(self, bindir: Path, data: Path, user: str | None) -> None:
@@ -337,6 +539,7 @@ class LocalStack:
             dbname="postgres",
             autocommit=True,
             connect_timeout=5,
+            **_postgres_tls_kwargs(self.settings, self.layout),
         ) as conn:
             existing = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
             for name in DATABASES:
@@ -346,8 +549,9 @@ class LocalStack:
     def _start_kafka(self, engines: Path, java: JavaRuntime) -> subprocess.Popen[bytes]:
         data = self.layout.data / "kafka"
         properties = self.layout.etc / "server.properties"
+        tls = self.layout.tls if self.settings.tls else None
         properties.write_text(
-            rendering.kafka_server_properties(self.settings, data), encoding="utf-8"
+            rendering.kafka_server_properties(self.settings, data, tls), encoding="utf-8"
         )
         base = self._java_command(java, self.settings.kafka_heap_mb, "kafka")
         classpath = ["-cp", str(engines / "lib" / "*")]
@@ -384,10 +588,13 @@ class LocalStack:
 
     def _start_registry(self, engines: Path, java: JavaRuntime) -> subprocess.Popen[bytes]:
         self._ensure_databases()
-        props = rendering.registry_system_properties(self.settings, "registry")
+        tls = self.layout.tls if self.settings.tls else None
+        props = rendering.registry_system_properties(self.settings, "registry", tls)
         env = dict(os.environ)
         # Quarkus reads this from the environment, keeping the password off the command line.
         env["APICURIO_DATASOURCE_PASSWORD"] = _postgres_password(self.layout)
+        if tls is not None:
+            env[rendering.REGISTRY_PASSWORD_ENV] = _read_secret(self.layout.registry_password_file)
         return process.spawn(
             [
                 *self._java_command(java, self.settings.registry_heap_mb, "registry"),
@@ -405,7 +612,10 @@ class LocalStack:
         properties = self.layout.etc / "connect-distributed.properties"
         properties.write_text(
             rendering.connect_worker_properties(
-                self.settings, engines / "plugins", self.layout.connect_secrets_file
+                self.settings,
+                engines / "plugins",
+                self.layout.connect_secrets_file,
+                self.layout.tls if self.settings.tls else None,
             ),
             encoding="utf-8",
         )
@@ -429,6 +639,8 @@ class LocalStack:
             if process.stop(self.layout.pid_file(service), timeout_s=45):
                 stopped.append(service)
                 report(f"{service:<9} stopped")
+        if not self.is_running():
+            self.layout.mode_file.unlink(missing_ok=True)
         return stopped
 
     def reset(self) -> None:
@@ -440,6 +652,8 @@ class LocalStack:
         for folder in (self.layout.data, self.layout.logs, self.layout.etc, self.layout.run):
             shutil.rmtree(folder, ignore_errors=True)
         shutil.rmtree(self.layout.secrets, ignore_errors=True)
+        shutil.rmtree(self.layout.tls.folder, ignore_errors=True)
+        shutil.rmtree(self.layout.client, ignore_errors=True)
 
     def log_path(self, service: str) -> Path:
         return self.layout.log_file(service)
@@ -450,6 +664,13 @@ def _write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
+    path.chmod(0o600)
+
+
+def _write_private_bytes(path: Path, content: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(content)
     path.chmod(0o600)
 
 
@@ -484,6 +705,7 @@ def _port_setting(settings: StackSettings, port: int) -> str:
         "registry_management_port",
         "connect_port",
         "postgres_port",
+        "kafka_sasl_port",
     ):
         if getattr(settings, name) == port:
             return name

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from medrical.config import LOOPBACK, StackSettings
+from medrical.stack.layout import TlsFiles
 
 CONNECT_GROUP = "medrical-connect"
+# The SCRAM user Medrical's clients authenticate as on the SASL_SSL listener, and the
+# registry's basic-auth user.
+KAFKA_SASL_USER = "medrical"
+KAFKA_SASL_MECHANISM = "SCRAM-SHA-512"
+REGISTRY_USER = "medrical"
+# Environment variable the registry reads its user's password from (never its command line).
+REGISTRY_PASSWORD_ENV = "MEDRICAL_REGISTRY_PASSWORD"  # noqa: S105 (a name, not a password)
 
 
-def kafka_server_properties(settings: StackSettings, data_dir: Path) -> str:
+def kafka_server_properties(
+    settings: StackSettings, data_dir: Path, tls: TlsFiles | None = None
+) -> str:
     kafka, ctrl = settings.kafka_port, settings.controller_port
     lines = {
         "process.roles": "broker,controller",
@@ -33,10 +44,63 @@ def kafka_server_properties(settings: StackSettings, data_dir: Path) -> str:
         "log.retention.hours": "168",
         "log.segment.bytes": str(64 * 1024 * 1024),
     }
+    if tls is not None:
+        lines |= _kafka_tls(settings, tls)
     return "".join(f"{key}={value}\n" for key, value in lines.items())
 
 
-def connect_worker_properties(settings: StackSettings, plugin_dir: Path, secrets_file: Path) -> str:
+def _kafka_tls(settings: StackSettings, tls: TlsFiles) -> dict[str, str]:
+    """Mutual TLS on kafka_port (as Aiven's SSL listeners), SCRAM over TLS on kafka_sasl_port.
+
+    No plaintext client listener is left: the broker reaches its own SSL listener with its
+    server certificate (which also allows client authentication). Only the controller
+    listener, which serves the broker alone, stays plaintext on loopback.
+    """
+    ssl_port, sasl_port, ctrl = (
+        settings.kafka_port,
+        settings.kafka_sasl_port,
+        settings.controller_port,
+    )
+    return {
+        "listeners": (
+            f"SSL://{LOOPBACK}:{ssl_port},SASL_SSL://{LOOPBACK}:{sasl_port},"
+            f"CONTROLLER://{LOOPBACK}:{ctrl}"
+        ),
+        "advertised.listeners": f"SSL://{LOOPBACK}:{ssl_port},SASL_SSL://{LOOPBACK}:{sasl_port}",
+        "inter.broker.listener.name": "SSL",
+        "listener.security.protocol.map": "SSL:SSL,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(tls.server_keystore),
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(tls.ca_cert),
+        "ssl.client.auth": "required",
+        "ssl.endpoint.identification.algorithm": "https",
+        "ssl.enabled.protocols": "TLSv1.3,TLSv1.2",
+        # The SASL_SSL listener authenticates by password, not by certificate.
+        "listener.name.sasl_ssl.ssl.client.auth": "none",
+        "sasl.enabled.mechanisms": KAFKA_SASL_MECHANISM,
+        "listener.name.sasl_ssl.sasl.enabled.mechanisms": KAFKA_SASL_MECHANISM,
+        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        ),
+    }
+
+
+def kafka_tls_client_properties(tls: TlsFiles) -> dict[str, str]:
+    """Java client settings for the stack's own mutual-TLS identity (Connect's worker)."""
+    return {
+        "security.protocol": "SSL",
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(tls.stack_keystore),
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(tls.ca_cert),
+        "ssl.endpoint.identification.algorithm": "https",
+    }
+
+
+def connect_worker_properties(
+    settings: StackSettings, plugin_dir: Path, secrets_file: Path, tls: TlsFiles | None = None
+) -> str:
     lines = {
         "bootstrap.servers": f"{LOOPBACK}:{settings.kafka_port}",
         "group.id": CONNECT_GROUP,
@@ -61,6 +125,12 @@ def connect_worker_properties(settings: StackSettings, plugin_dir: Path, secrets
         ),
         "config.providers.file.param.allowed.paths": str(secrets_file.parent),
     }
+    if tls is not None:
+        client = kafka_tls_client_properties(tls)
+        # The worker's own clients, and those it makes for connectors' tasks (consumers, the
+        # dead-letter producer, admin), each need the settings under their prefix.
+        for prefix in ("", "consumer.", "producer.", "admin."):
+            lines |= {f"{prefix}{key}": value for key, value in client.items()}
     return "".join(f"{key}={value}\n" for key, value in lines.items())
 
 
@@ -79,9 +149,11 @@ def log4j2_config(log_name: str) -> str:
     )
 
 
-def registry_system_properties(settings: StackSettings, postgres_db: str) -> dict[str, str]:
+def registry_system_properties(
+    settings: StackSettings, postgres_db: str, tls: TlsFiles | None = None
+) -> dict[str, str]:
     """Apicurio Registry (Quarkus) settings; the datasource password goes by environment."""
-    return {
+    props = {
         "quarkus.http.host": LOOPBACK,
         "quarkus.http.port": str(settings.registry_port),
         "quarkus.management.host": LOOPBACK,
@@ -98,4 +170,123 @@ def registry_system_properties(settings: StackSettings, postgres_db: str) -> dic
         "apicurio.datasource.jdbc.max-size": "10",
         "quarkus.log.level": "INFO",
         "quarkus.analytics.disabled": "true",
+    }
+    if tls is not None:
+        props |= _registry_tls(settings, postgres_db, tls)
+    return props
+
+
+def _registry_tls(settings: StackSettings, postgres_db: str, tls: TlsFiles) -> dict[str, str]:
+    """HTTPS only, every API behind basic auth (Quarkus embedded users), PostgreSQL by TLS.
+
+    The user's password is a reference to an environment variable, which Quarkus expands: the
+    command line shows the reference, never the password.
+    """
+    user = REGISTRY_USER
+    return {
+        "quarkus.http.ssl-port": str(settings.registry_port),
+        "quarkus.http.insecure-requests": "disabled",
+        "quarkus.http.ssl.certificate.files": str(tls.server_cert),
+        "quarkus.http.ssl.certificate.key-files": str(tls.server_key),
+        "quarkus.http.ssl.protocols": "TLSv1.3,TLSv1.2",
+        # Quarkus warns that this one is fixed at build time, yet honours it: without it the
+        # registry answers 401 to every request, with or without credentials.
+        "quarkus.http.auth.basic": "true",
+        "quarkus.security.users.embedded.enabled": "true",
+        "quarkus.security.users.embedded.plain-text": "true",
+        f"quarkus.security.users.embedded.users.{user}": f"${{{REGISTRY_PASSWORD_ENV}}}",
+        f"quarkus.security.users.embedded.roles.{user}": "sr-admin",
+        "quarkus.http.auth.permission.everything.paths": "/*",
+        "quarkus.http.auth.permission.everything.policy": "authenticated",
+        "apicurio.datasource.url": (
+            f"jdbc:postgresql://{LOOPBACK}:{settings.postgres_port}/{postgres_db}"
+            f"?sslmode=verify-full&sslrootcert={tls.ca_cert}"
+        ),
+    }
+
+
+# --- PostgreSQL with SSL required ---------------------------------------------------------------
+
+
+def postgres_tls_options(cert: Path, key: Path, hba_file: Path) -> list[str]:
+    """`postgres -c` settings: TLS on, and an hba file that accepts TLS connections only."""
+    options = {
+        "ssl": "on",
+        "ssl_cert_file": str(cert),
+        "ssl_key_file": str(key),
+        "ssl_min_protocol_version": "TLSv1.2",
+        "hba_file": str(hba_file),
+    }
+    return [part for key, value in options.items() for part in ("-c", f"{key}={value}")]
+
+
+def postgres_tls_hba() -> str:
+    """Only `hostssl` lines: a connection without TLS finds no line and is refused."""
+    return (
+        "# Written by `medrical stack up --tls`: TLS and a SCRAM password, from loopback only.\n"
+        "# TYPE   DATABASE  USER  ADDRESS        METHOD\n"
+        f"hostssl  all       all   {LOOPBACK}/32   scram-sha-256\n"
+    )
+
+
+# --- the client configuration `stack up --tls` hands out ----------------------------------------
+
+
+def client_settings(
+    settings: StackSettings,
+    *,
+    protocol: str,
+    ca: Path,
+    cert: Path,
+    key: Path,
+    sasl_password: str,
+    registry_password: str,
+) -> dict[str, Any]:
+    """Medrical's settings for the TLS stack, by the transport to Kafka ("SSL" or "SASL_SSL").
+
+    The result holds secrets: it is written to a 0600 file only.
+    """
+    kafka: dict[str, Any] = {
+        "security_protocol": protocol,
+        "ssl_ca_location": str(ca),
+        "ssl_endpoint_identification": True,
+    }
+    if protocol == "SSL":
+        kafka |= {
+            "bootstrap_servers": f"{LOOPBACK}:{settings.kafka_port}",
+            "ssl_certificate_location": str(cert),
+            "ssl_key_location": str(key),
+        }
+    else:
+        kafka |= {
+            "bootstrap_servers": f"{LOOPBACK}:{settings.kafka_sasl_port}",
+            "sasl_mechanism": KAFKA_SASL_MECHANISM,
+            "sasl_username": KAFKA_SASL_USER,
+            "sasl_password": sasl_password,
+        }
+    stack: dict[str, Any] = {
+        "home": str(settings.home),
+        "tls": True,
+        **{
+            name: getattr(settings, name)
+            for name in (
+                "kafka_port",
+                "kafka_sasl_port",
+                "controller_port",
+                "registry_port",
+                "registry_management_port",
+                "connect_port",
+                "postgres_port",
+            )
+        },
+    }
+    return {
+        "kafka": kafka,
+        "registry": {
+            "url": f"https://{LOOPBACK}:{settings.registry_port}/apis/ccompat/v7",
+            "basic_auth_user_info": f"{REGISTRY_USER}:{registry_password}",
+            "ssl_ca_location": str(ca),
+        },
+        "postgres": {"sslmode": "verify-full", "sslrootcert": str(ca)},
+        "stack": stack,
     }
