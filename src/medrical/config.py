@@ -116,6 +116,10 @@ class StackSettings(_Section):
     registry_management_port: int = 18082
     connect_port: int = 18083
     postgres_port: int = 15432
+    # `medrical stack up --tls`: mutual TLS on kafka_port, SASL_SSL (SCRAM-SHA-512) on
+    # kafka_sasl_port, HTTPS with basic auth for the registry, SSL-only PostgreSQL.
+    tls: bool = False
+    kafka_sasl_port: int = 19094
     java_home: Path | None = None
     kafka_heap_mb: int = 512
     connect_heap_mb: int = 512
@@ -128,6 +132,7 @@ class StackSettings(_Section):
         "registry_management_port",
         "connect_port",
         "postgres_port",
+        "kafka_sasl_port",
     )(_check_port)
 
     @property
@@ -253,6 +258,9 @@ class PostgresSettings(_Section):
         url = f"jdbc:postgresql://{self.host}:{self.port}/{self.database}"
         if self.sslmode != "prefer":
             url += f"?sslmode={self.sslmode}"
+            if self.sslrootcert and self.sslmode in ("verify-ca", "verify-full"):
+                # The JDBC driver otherwise looks for ~/.postgresql/root.crt of Connect's user.
+                url += f"&sslrootcert={self.sslrootcert}"
         return url
 
 

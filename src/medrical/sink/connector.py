@@ -40,6 +40,31 @@ def _apicurio_converter(prefix: str, registry_url: str) -> dict[str, str]:
     }
 
 
+def _apicurio_security(
+    prefix: str, config: MedricalConfig, password_file: Path | None
+) -> dict[str, str]:
+    """Basic auth and the CA the converter trusts, when the registry asks for them.
+
+    With `password_file` the password is a FileConfigProvider reference (the local stack's
+    worker holds `registry.password` there); otherwise it travels in the configuration, as a
+    managed Connect service needs it.
+    """
+    registry = config.registry
+    conf: dict[str, str] = {}
+    if registry.basic_auth_user_info is not None:
+        user, _, password = registry.basic_auth_user_info.get_secret_value().partition(":")
+        conf[f"{prefix}.apicurio.auth.username"] = user
+        conf[f"{prefix}.apicurio.auth.password"] = (
+            f"${{file:{password_file}:registry.password}}" if password_file else password
+        )
+    if registry.ssl_ca_location is not None:
+        # The converter's HTTP client reads a PEM CA bundle directly (no Java truststore).
+        conf[f"{prefix}.apicurio.rest.request.ssl.ca-bundle.location"] = str(
+            registry.ssl_ca_location
+        )
+    return conf
+
+
 def _confluent_converter(prefix: str, config: MedricalConfig) -> dict[str, str]:
     assert config.registry.url is not None
     conf = {prefix: CONFLUENT_AVRO_CONVERTER, f"{prefix}.schema.registry.url": config.registry.url}
@@ -115,6 +140,8 @@ def sink_config(
     }
     conf |= _apicurio_converter("key.converter", config.registry.url)
     conf |= _apicurio_converter("value.converter", config.registry.url)
+    for prefix in ("key.converter", "value.converter"):
+        conf |= _apicurio_security(prefix, config, password_file)
     return conf
 
 
