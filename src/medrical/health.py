@@ -100,6 +100,14 @@ def check_kafka(settings: KafkaSettings, timeout_s: float = DEFAULT_TIMEOUT_S) -
     target = settings.bootstrap_servers or ""
 
     def probe() -> tuple[bool, str, Problem | None]:
+        from medrical.errors import ConfigError
+        from medrical.kafka_clients import check_client_files
+
+        try:
+            # An expired, unreadable or mismatched client certificate is named as such.
+            check_client_files(settings)
+        except ConfigError as exc:
+            return False, str(exc), Problem.TLS
         try:
             admin = AdminClient(conf)
         except KafkaException as exc:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +16,9 @@ import typer
 from medrical.cli import _state
 from medrical.config import (
     MASK,
+    SSL_CA_FILE,
+    SSL_CERT_FILE,
+    SSL_KEY_FILE,
     LoadedConfig,
     SaslMechanism,
     SecurityProtocol,
@@ -23,6 +28,7 @@ from medrical.config import (
     load_config_with_sources,
     mask_url,
     parse_postgres_dsn,
+    read_config_file,
     save_settings,
     ssl_dir_for,
 )
@@ -473,18 +479,101 @@ def configure_ssl(
     ca: Annotated[Path, typer.Option("--ca", help="The CA certificate, ca.pem.")],
     cert: Annotated[Path, typer.Option("--cert", help="The client certificate, service.cert.")],
     key: Annotated[Path, typer.Option("--key", help="The client key, service.key.")],
+    settings: Annotated[
+        Path | None,
+        typer.Option(
+            "--settings",
+            help="A TOML file of further settings to merge in the same step (SASL, registry "
+            "and PostgreSQL credentials), such as the one `medrical stack up --tls` writes.",
+        ),
+    ] = None,
 ) -> None:
-    """Copy the three Aiven-style files into the config directory's ssl/ and use them."""
+    """Copy the three Aiven-style files into the config directory's ssl/ (0600) and use them."""
+    _install_client_files(ca, cert, key, settings)
+
+
+@configure_app.command("from-stack")
+def configure_from_stack(
+    sasl_ssl: Annotated[
+        bool,
+        typer.Option(
+            "--sasl-ssl",
+            help="Reach Kafka by SCRAM over TLS (the SASL_SSL listener) instead of by client "
+            "certificate (mutual TLS).",
+        ),
+    ] = False,
+) -> None:
+    """Use the local TLS stack (`medrical stack up --tls`): its CA, client certificate and key,
+    SASL and registry credentials, in one step."""
+    from medrical.stack.layout import StackLayout
+    from medrical.stack.manager import CLIENT_CONFIG_SASL_SSL, CLIENT_CONFIG_SSL
+
+    layout = StackLayout.of(_state.config().stack)
+    client = layout.client
+    snippet = client / (CLIENT_CONFIG_SASL_SSL if sasl_ssl else CLIENT_CONFIG_SSL)
+    if not snippet.is_file():
+        raise ConfigError(
+            f"the local stack has no client configuration in {client}.",
+            setting="stack.home",
+            hint="Start it with `medrical stack up --tls` first (same stack.home).",
+        )
+    _install_client_files(
+        client / SSL_CA_FILE,
+        client / SSL_CERT_FILE,
+        client / SSL_KEY_FILE,
+        snippet,
+    )
+
+
+def _install_client_files(ca: Path, cert: Path, key: Path, settings_file: Path | None) -> None:
+    """Install the trio into ssl/, merge the settings file (if any), save, in one step."""
+    sources = [("the client key", key)]
+    extra: Changes = {}
+    if settings_file is not None:
+        sources.append(("the settings file", settings_file))
+        extra = read_config_file(settings_file.expanduser(), required=True)
+    for what, source in sources:
+        if _exposed(source.expanduser()):
+            # The copies are 0600; the original stays where others can read it.
+            logger.warning(
+                "%s %s can be read by other users; Medrical uses a private copy, "
+                "consider deleting the original",
+                what,
+                source,
+            )
     path = _state.config_file()
     installed = install_ssl_files(ca, cert, key, ssl_dir_for(path))
-    changes: Changes = {"kafka": {field: str(target) for field, target in installed.items()}}
+    originals = {
+        str(source.expanduser().resolve()): str(installed[field])
+        for field, source in (
+            ("ssl_ca_location", ca),
+            ("ssl_certificate_location", cert),
+            ("ssl_key_location", key),
+        )
+    }
+    # Paths in the settings file that name the files just copied now name the copies.
+    changes: Changes = {
+        section: {
+            name: originals.get(value, value) if isinstance(value, str) else value
+            for name, value in fields.items()
+        }
+        for section, fields in extra.items()
+        if isinstance(fields, dict)
+    }
+    kafka = changes.setdefault("kafka", {})
+    kafka.setdefault("ssl_ca_location", str(installed["ssl_ca_location"]))
     current = load_config_with_sources(path, environ={}, must_exist=False).config
-    if current.kafka.security_protocol == "PLAINTEXT":
-        changes["kafka"]["security_protocol"] = "SSL"
+    protocol = kafka.get("security_protocol", current.kafka.security_protocol)
+    if protocol == "PLAINTEXT":
+        kafka["security_protocol"] = protocol = "SSL"
+    if protocol == "SSL" or settings_file is None:
+        kafka["ssl_certificate_location"] = str(installed["ssl_certificate_location"])
+        kafka["ssl_key_location"] = str(installed["ssl_key_location"])
     saved = save_settings(changes, path)
     for target in installed.values():
         typer.echo(f"Installed {target}", err=True)
-    typer.echo(f"Saved the configuration to {saved}.", err=True)
+    typer.echo(f"Saved the configuration to {saved} (Kafka by {protocol}).", err=True)
+    typer.echo("Run `medrical config check` to test it.", err=True)
 
 
 # --- config show / check -----------------------------------------------------------------------
@@ -518,6 +607,13 @@ def show(
         typer.echo(f"{field:<{width}} = {shown:<40} # {view.source}")
 
 
+def _exposed(path: Path) -> bool:
+    try:
+        return bool(path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO))
+    except OSError:
+        return False
+
+
 def _human(value: str | int | bool) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -531,8 +627,20 @@ def check(
         typer.Option(min=0.5, max=120.0, help="Seconds to wait for each service."),
     ] = DEFAULT_TIMEOUT_S,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    allow_exposed_secrets: Annotated[
+        bool,
+        typer.Option(
+            "--allow-exposed-secrets",
+            help="Use a client key other users can read (refused otherwise; also "
+            "MEDRICAL_ALLOW_EXPOSED_SECRETS=1 for every command).",
+        ),
+    ] = False,
 ) -> None:
     """Reach Kafka, the schema registry, Kafka Connect and PostgreSQL; exit 69 if any fails."""
+    if allow_exposed_secrets:
+        from medrical.kafka_clients import ALLOW_EXPOSED_SECRETS_ENV
+
+        os.environ[ALLOW_EXPOSED_SECRETS_ENV] = "1"
     results = check_all(_state.config(), timeout)
     if as_json:
         typer.echo(json.dumps([_result_document(result) for result in results], indent=2))
