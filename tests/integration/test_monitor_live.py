@@ -22,9 +22,10 @@ from psycopg import sql
 
 from medrical.config import MedricalConfig
 from medrical.kafka_clients import client_conf, registry_client
+from medrical.monitor import AlertEngine, VitalsEvent
 from medrical.monitor.decoding import CachedAvroDecoder
 from medrical.monitor.records import alerts_topic_for
-from medrical.monitor.stream import MonitorOptions, StreamMonitor
+from medrical.monitor.stream import MonitorOptions, StreamMonitor, partitions_of
 from medrical.producing import BiometricsProducer
 from medrical.producing.run import StopFlag
 from medrical.simulation import Simulator
@@ -326,3 +327,67 @@ def test_kill_9_and_restart_give_the_same_alerts_as_an_uninterrupted_run(
         )
     assert set(stored_alert_ids(live_config, tables[1])) == set(reference_ids)
     assert set(stored_alert_ids(live_config, tables[0])) == set(reference_ids)
+
+
+def reference_alert_ids(records: list[dict[str, Any]]) -> set[str]:
+    """The alerts the pure engine raises over the same readings, with no Kafka at all."""
+    engine = AlertEngine()
+    ids: set[str] = set()
+    for record in records:
+        outcome = engine.process(VitalsEvent.from_mapping(record), raised_at=0)
+        ids.update(alert.alert_id for alert in outcome.alerts)
+    return ids
+
+
+def test_a_second_monitor_takes_over_partitions_with_their_patients_state(
+    live_config: MedricalConfig,
+) -> None:
+    topic = unique_topic("shared")
+    records = ward({"M": ("mix", 40)}, hours=12, interval_s=60)
+    half = len(records) // 2
+    group = f"it-shared-{uuid.uuid4().hex[:8]}"
+    options = MonitorOptions(group=group, topics=f"^{topic}$")
+    produce(live_config, [topic], records[:half])
+
+    stops = [StopFlag(), StopFlag()]
+    workers: list[threading.Thread] = []
+    with (
+        StreamMonitor(live_config, options) as first,
+        StreamMonitor(live_config, options) as second,
+    ):
+        try:
+            workers.append(threading.Thread(target=first.run, args=(stops[0],)))
+            workers[0].start()
+            wait_for(
+                lambda: caught_up(live_config, group, topic),
+                timeout_s=60,
+                what="the first monitor to finish the first half",
+            )
+            # The second member joins: the group rebalances, and the partitions it receives
+            # carry patients whose state the first monitor built.
+            workers.append(threading.Thread(target=second.run, args=(stops[1],)))
+            workers[1].start()
+            wait_for(
+                lambda: True if partitions_of(second) else None,
+                timeout_s=60,
+                what="the second monitor to be assigned partitions",
+            )
+            produce(live_config, [topic], records[half:])
+            wait_for(
+                lambda: caught_up(live_config, group, topic),
+                timeout_s=60,
+                what="both monitors to finish",
+            )
+        finally:
+            for stop in stops:
+                stop.set()
+            for worker in workers:
+                worker.join(timeout=30)
+        assert not any(worker.is_alive() for worker in workers)
+        assert first.summary.readings + second.summary.readings == len(records)
+        assert second.summary.readings > 0
+
+    alerts = read_alerts(live_config, alerts_topic_for(topic))
+    ids = [a["alert_id"] for a in alerts]
+    assert len(set(ids)) == len(ids), "an alert was repeated"
+    assert set(ids) == reference_alert_ids(records)
