@@ -27,6 +27,21 @@ from medrical.errors import ConfigError, ServiceUnavailableError
 
 _librdkafka_log = logging.getLogger("medrical.librdkafka")
 
+try:  # the registry client may run on its own copy of httpx (httpx2)
+    from confluent_kafka.schema_registry.common._httpx_compat import httpx as _registry_httpx
+
+    _TRANSPORT_ERRORS: tuple[type[Exception], ...] = (
+        httpx.TransportError,
+        _registry_httpx.TransportError,
+    )
+    _TIMEOUT_ERRORS: tuple[type[Exception], ...] = (
+        httpx.TimeoutException,
+        _registry_httpx.TimeoutException,
+    )
+except ImportError:  # pragma: no cover - older clients use httpx itself
+    _TRANSPORT_ERRORS = (httpx.TransportError,)
+    _TIMEOUT_ERRORS = (httpx.TimeoutException,)
+
 # Set to 1 to use a key or password file other users can read (refused otherwise).
 ALLOW_EXPOSED_SECRETS_ENV = "MEDRICAL_ALLOW_EXPOSED_SECRETS"
 
@@ -180,7 +195,7 @@ def _explain_registry_refusals(client: SchemaRegistryClient, config: MedricalCon
             if exc.http_status_code in (401, 403):
                 raise registry_auth_error(url, exc.http_status_code, has_credentials) from None
             raise
-        except httpx.TransportError as exc:
+        except _TRANSPORT_ERRORS as exc:
             raise registry_transport_error(url, exc) from None
 
     rest.send_request = send_request
@@ -198,7 +213,7 @@ def registry_auth_error(url: str, status: int, has_credentials: bool) -> Service
 
 def registry_transport_error(url: str, exc: Exception) -> ServiceUnavailableError:
     text = str(exc)
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, _TIMEOUT_ERRORS):
         return ServiceUnavailableError(
             "schema registry", f"no answer from {url} within {REGISTRY_TIMEOUT_S} s."
         )
