@@ -1,0 +1,368 @@
+"""The local stack in TLS mode, end to end: mutual TLS and SASL_SSL to Kafka, HTTPS with basic
+auth to the registry, SSL-only PostgreSQL with verify-full, and every refusal a user can meet.
+
+The session starts a TLS stack of its own (ports 100 above the plain test stack's, shifted by
+MEDRICAL_TEST_PORT_OFFSET) and stops it by its PID files at the end.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from medrical.config import MedricalConfig, StackSettings, load_config, render_toml
+from medrical.errors import ConfigError, MedricalError, ServiceUnavailableError
+from medrical.kafka_clients import ensure_kafka_reachable, registry_client
+from medrical.producing import BiometricsProducer
+from medrical.sink import ConnectClient, sink_config
+from medrical.stack import process
+from medrical.stack.layout import SERVICES, StackLayout
+from medrical.stack.manager import CLIENT_CONFIG_SASL_SSL, CLIENT_CONFIG_SSL, LocalStack
+from medrical.stack.tls import issue, new_ca
+from tests.conftest import TEST_PORTS
+from tests.integration.helpers import table_row_count, unique_topic, wait_for
+
+pytestmark = pytest.mark.integration
+
+START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+# A refusal must come well within this, never as a hang.
+REFUSAL_BOUND_S = 20.0
+
+
+@pytest.fixture(scope="session")
+def tls_stack() -> Iterator[StackLayout]:
+    home = Path(tempfile.mkdtemp(prefix="medrical-test-tls-stack-"))
+    home.chmod(0o755)  # PostgreSQL's own user must reach its data folder
+    ports = {name: port + 100 for name, port in TEST_PORTS.items()}
+    ports["kafka_sasl_port"] = ports["kafka_port"] + 2
+    settings = StackSettings(home=home, tls=True, **ports)  # type: ignore[arg-type]
+    stack = LocalStack(settings)
+    try:
+        stack.up()
+        yield stack.layout
+    finally:
+        stack.down()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _config(layout: StackLayout, name: str, **overrides: Any) -> MedricalConfig:
+    return load_config(layout.client / name, overrides=overrides, environ={})
+
+
+@pytest.fixture(scope="session")
+def mtls_config(tls_stack: StackLayout) -> MedricalConfig:
+    return _config(tls_stack, CLIENT_CONFIG_SSL)
+
+
+@pytest.fixture(scope="session")
+def sasl_config(tls_stack: StackLayout) -> MedricalConfig:
+    return _config(tls_stack, CLIENT_CONFIG_SASL_SSL)
+
+
+def _reading(index: int) -> dict[str, object]:
+    return {
+        "patient_id": f"P-{index % 5 + 1:06d}",
+        "event_time": START_MS + index * 1000,
+        "heart_rate": 60 + index % 40,
+        "systolic_bp": 110 + index % 30,
+        "diastolic_bp": 70 + index % 10,
+        "body_temperature": 36.5,
+        "spo2": 95 + index % 5,
+        "respiratory_rate": 12 + index % 8,
+        "consciousness": "A",
+        "on_oxygen": index % 2 == 0,
+        "scenario": "stable",
+        "spo2_scale": 1,
+    }
+
+
+def _produce_and_sink(config: MedricalConfig, prefix: str) -> None:
+    topic = unique_topic(prefix)
+    name = f"it-{topic}"
+    readings = [_reading(i) for i in range(100)]
+    with BiometricsProducer(config, topic) as producer:
+        for reading in readings:
+            producer.send(reading)
+    assert producer.stats.delivered == len(readings)
+    conf = sink_config(
+        config, topics_regex=topic, password_file=StackLayout.of(config.stack).connect_secrets_file
+    )
+    assert "verify-full" in conf["connection.url"]
+    assert conf["value.converter.apicurio.registry.url"].startswith("https://")
+    with ConnectClient(config.connect) as client:
+        try:
+            assert client.validate(name, conf) == []
+            client.apply(name, conf)
+            client.wait_running(name, timeout_s=60)
+            stored = client.config(name)
+            assert stored is not None
+            # Secrets are references to the worker's secrets file, never the values.
+            for key in (
+                "connection.password",
+                "key.converter.apicurio.auth.password",
+                "value.converter.apicurio.auth.password",
+            ):
+                assert stored[key].startswith("${file:"), key
+            wait_for(
+                lambda: True if table_row_count(config, topic) == len(readings) else None,
+                timeout_s=90,
+                what=f"{len(readings)} rows in {topic}",
+            )
+        finally:
+            client.delete(name)
+
+
+# --- the whole path over each transport ----------------------------------------------------------
+
+
+def test_pipeline_over_mutual_tls(mtls_config: MedricalConfig) -> None:
+    assert mtls_config.kafka.security_protocol == "SSL"
+    assert mtls_config.kafka.ssl_endpoint_identification
+    assert mtls_config.postgres.sslmode == "verify-full"
+    _produce_and_sink(mtls_config, "mtls")
+
+
+def test_pipeline_over_sasl_ssl(sasl_config: MedricalConfig) -> None:
+    assert sasl_config.kafka.security_protocol == "SASL_SSL"
+    assert sasl_config.kafka.ssl_certificate_location is None
+    _produce_and_sink(sasl_config, "sasl")
+
+
+def test_postgres_connection_is_encrypted_and_verified(mtls_config: MedricalConfig) -> None:
+    with psycopg.connect(**mtls_config.postgres.connect_kwargs()) as conn:
+        row = conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()
+    assert row == (True,)
+
+
+def test_configure_from_stack_then_config_check(
+    tls_stack: StackLayout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The documented one-step command, then `config check` finds every service OK."""
+    home = {"MEDRICAL_STACK__HOME": str(tls_stack.home), "MEDRICAL_CONFIG_DIR": str(tmp_path)}
+    env = {**os.environ, **home}
+    configure = _medrical(["configure", "from-stack", "--sasl-ssl"], env)
+    assert configure.returncode == 0, configure.stderr
+    check = _medrical(["config", "check", "--timeout", "10"], env)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.stdout.count(" OK ") == 4
+    assert (tmp_path / "config.toml").stat().st_mode & 0o077 == 0
+    assert (tmp_path / "ssl" / "service.key").stat().st_mode & 0o077 == 0
+
+
+def _medrical(arguments: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "medrical", *arguments],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+# --- refusals: one clear message, bounded in time ------------------------------------------------
+
+
+def _refused(config: MedricalConfig, expected: type[MedricalError]) -> MedricalError:
+    started = time.monotonic()
+    with pytest.raises(expected) as caught:
+        ensure_kafka_reachable(config, timeout_s=8)
+    assert time.monotonic() - started < REFUSAL_BOUND_S
+    return caught.value
+
+
+def test_plaintext_client_is_told_the_listener_speaks_tls(tls_stack: StackLayout) -> None:
+    config = _config(tls_stack, CLIENT_CONFIG_SSL, kafka={"security_protocol": "PLAINTEXT"})
+    error = _refused(config, ServiceUnavailableError)
+    assert "expects TLS" in str(error)
+    assert error.exit_code == 69
+
+
+def test_certificate_from_another_ca_is_refused(tls_stack: StackLayout, tmp_path: Path) -> None:
+    intruder = issue(new_ca("Another CA"), "intruder", client=True)
+    cert, key = tmp_path / "intruder.cert", tmp_path / "intruder.key"
+    cert.write_bytes(intruder.cert_pem)
+    key.write_bytes(intruder.key_pem)
+    key.chmod(0o600)
+    config = _config(
+        tls_stack,
+        CLIENT_CONFIG_SSL,
+        kafka={"ssl_certificate_location": str(cert), "ssl_key_location": str(key)},
+    )
+    error = _refused(config, ServiceUnavailableError)
+    assert "did not accept ours" in str(error)
+
+
+def test_wrong_scram_password_is_refused(tls_stack: StackLayout) -> None:
+    config = _config(tls_stack, CLIENT_CONFIG_SASL_SSL, kafka={"sasl_password": "not-the-one"})
+    error = _refused(config, ServiceUnavailableError)
+    assert "refused the SASL credentials of user 'medrical'" in str(error)
+    assert "not-the-one" not in str(error)
+
+
+def test_expired_client_certificate_is_refused_before_connecting(
+    tls_stack: StackLayout, tmp_path: Path
+) -> None:
+    ca_key = tls_stack.tls.ca_key.read_bytes()
+    from medrical.stack.tls import Issued
+
+    ca = Issued(tls_stack.tls.ca_cert.read_bytes(), ca_key)
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+    expired = issue(ca, "medrical", client=True, not_before=long_ago, valid_days=1)
+    cert, key = tmp_path / "service.cert", tmp_path / "service.key"
+    cert.write_bytes(expired.cert_pem)
+    key.write_bytes(expired.key_pem)
+    key.chmod(0o600)
+    config = _config(
+        tls_stack,
+        CLIENT_CONFIG_SSL,
+        kafka={"ssl_certificate_location": str(cert), "ssl_key_location": str(key)},
+    )
+    error = _refused(config, ConfigError)
+    assert "expired on" in str(error)
+    assert error.exit_code == 78
+
+
+def test_unreadable_key_file_is_refused(tls_stack: StackLayout, tmp_path: Path) -> None:
+    key = tmp_path / "service.key"
+    key.write_text("this is not a key\n", encoding="utf-8")
+    key.chmod(0o600)
+    config = _config(tls_stack, CLIENT_CONFIG_SSL, kafka={"ssl_key_location": str(key)})
+    error = _refused(config, ConfigError)
+    assert "is not a readable PEM private key" in str(error)
+
+
+def test_key_readable_by_others_is_refused_unless_allowed(
+    tls_stack: StackLayout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = tmp_path / "service.key"
+    key.write_bytes((tls_stack.client / "service.key").read_bytes())
+    key.chmod(0o644)
+    config = _config(tls_stack, CLIENT_CONFIG_SSL, kafka={"ssl_key_location": str(key)})
+    error = _refused(config, ConfigError)
+    assert "can be read by other users" in str(error)
+    monkeypatch.setenv("MEDRICAL_ALLOW_EXPOSED_SECRETS", "1")
+    assert ensure_kafka_reachable(config, timeout_s=8) == 1
+
+
+def test_registry_call_without_credentials_is_refused(tls_stack: StackLayout) -> None:
+    config = _config(tls_stack, CLIENT_CONFIG_SSL)
+    config.registry.basic_auth_user_info = None
+    registry = registry_client(config)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ServiceUnavailableError, match="requires credentials"):
+            registry.get_subjects()
+    finally:
+        registry.close()
+    assert time.monotonic() - started < REFUSAL_BOUND_S
+
+
+def test_registry_with_an_untrusted_certificate_is_refused(
+    tls_stack: StackLayout, tmp_path: Path
+) -> None:
+    other = tmp_path / "other-ca.pem"
+    other.write_bytes(new_ca("Another CA").cert_pem)
+    config = _config(tls_stack, CLIENT_CONFIG_SSL, registry={"ssl_ca_location": str(other)})
+    registry = registry_client(config)
+    try:
+        with pytest.raises(ServiceUnavailableError, match="is not trusted"):
+            registry.get_subjects()
+    finally:
+        registry.close()
+
+
+def test_postgres_refuses_a_connection_without_tls(mtls_config: MedricalConfig) -> None:
+    kwargs = mtls_config.postgres.connect_kwargs() | {"sslmode": "disable"}
+    kwargs.pop("sslrootcert", None)
+    with pytest.raises(psycopg.OperationalError, match="no encryption"):
+        psycopg.connect(**kwargs)
+
+
+def test_cli_refusal_is_one_message_and_exit_69(tls_stack: StackLayout, tmp_path: Path) -> None:
+    settings = load_config(tls_stack.client / CLIENT_CONFIG_SASL_SSL, environ={})
+    tree = {
+        "kafka": {
+            "bootstrap_servers": settings.kafka.bootstrap_servers,
+            "security_protocol": "SASL_SSL",
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_username": "medrical",
+            "sasl_password": "wrong-password",
+            "ssl_ca_location": str(tls_stack.client / "ca.pem"),
+        },
+        "stack": {"home": str(tls_stack.home)},
+    }
+    config_file = tmp_path / "config.toml"
+    config_file.write_text(render_toml(tree), encoding="utf-8")
+    config_file.chmod(0o600)
+    env = {**os.environ, "MEDRICAL_CONFIG_DIR": str(tmp_path)}
+    result = _medrical(["test", "producer", "--count", "5"], env)
+    assert result.returncode == 69, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "refused the SASL credentials" in result.stderr
+    assert "wrong-password" not in result.stderr + result.stdout
+
+
+# --- secrets hygiene -----------------------------------------------------------------------------
+
+
+def _stack_secrets(layout: StackLayout) -> list[str]:
+    files = [
+        layout.postgres_password_file,
+        layout.kafka_sasl_password_file,
+        layout.registry_password_file,
+    ]
+    return [path.read_text(encoding="utf-8").strip() for path in files]
+
+
+def test_no_secret_on_any_stack_process_command_line(tls_stack: StackLayout) -> None:
+    secrets = _stack_secrets(tls_stack)
+    for service in SERVICES:
+        tracked = process.running(tls_stack.pid_file(service))
+        assert tracked is not None, service
+        cmdline = Path(f"/proc/{tracked.pid}/cmdline").read_bytes().decode(errors="replace")
+        for secret in secrets:
+            assert secret not in cmdline, f"a secret on the command line of {service}"
+
+
+def test_secret_files_are_private(tls_stack: StackLayout) -> None:
+    private = [
+        *tls_stack.secrets.iterdir(),
+        tls_stack.tls.ca_key,
+        tls_stack.tls.server_key,
+        tls_stack.tls.stack_key,
+        *tls_stack.client.iterdir(),
+    ]
+    for path in private:
+        assert path.stat().st_mode & 0o077 == 0, path
+
+
+def test_config_show_masks_every_secret(tls_stack: StackLayout) -> None:
+    env = {**os.environ, "MEDRICAL_CONFIG_DIR": str(tls_stack.client)}
+    for name in (CLIENT_CONFIG_SSL, CLIENT_CONFIG_SASL_SSL):
+        result = _medrical(["--config", str(tls_stack.client / name), "config", "show"], env)
+        assert result.returncode == 0, result.stderr
+        for secret in _stack_secrets(tls_stack):
+            assert secret not in result.stdout + result.stderr
+
+
+def test_zz_no_password_in_any_log_of_the_run(tls_stack: StackLayout) -> None:
+    """Runs last (by name): every log of the whole TLS run, searched for every password."""
+    secrets = _stack_secrets(tls_stack)
+    logs = list(tls_stack.logs.glob("*"))
+    assert {path.stem for path in logs} >= set(SERVICES)
+    for log in logs:
+        text = log.read_text(encoding="utf-8", errors="replace")
+        for secret in secrets:
+            assert secret not in text, f"a password in {log.name}"
