@@ -9,7 +9,15 @@ import typer
 
 from medrical.cli import _state
 from medrical.cli.produce import DEFAULT_TOPIC, print_summary, status_line
-from medrical.producing.demo import DEMO_PATIENTS, look_at_the_data, uses_local_stack
+from medrical.config import MedricalConfig
+from medrical.producing.demo import (
+    DEMO_PATIENTS,
+    companions,
+    look_at_the_data,
+    start_companions,
+    stop_companions,
+    uses_local_stack,
+)
 from medrical.producing.run import Limits, Pacing, check_delivery, produce_to_kafka
 from medrical.producing.topics import ensure_topic
 from medrical.schemas import check_topic
@@ -37,6 +45,15 @@ def demo(
     topics_regex: Annotated[
         str, typer.Option("--topics-regex", help="Topics the connector reads.")
     ] = DEFAULT_TOPICS_REGEX,
+    monitor: Annotated[
+        bool, typer.Option("--monitor/--no-monitor", help="Score the ward and raise alerts.")
+    ] = True,
+    dashboard: Annotated[
+        bool, typer.Option("--dashboard/--no-dashboard", help="Serve the ward in the browser.")
+    ] = True,
+    dashboard_port: Annotated[
+        int, typer.Option(min=1, max=65535, help="The dashboard's port on 127.0.0.1.")
+    ] = 18880,
 ) -> None:
     """Bring up the local stack if needed, apply the sink connector, and stream a ward of
     patients (one reading per patient per second, in real time) until Ctrl+C."""
@@ -57,6 +74,26 @@ def demo(
     guidance = look_at_the_data(config, topic)
     for line in guidance:
         typer.echo(line)
+    chosen = companions(monitor=monitor, dashboard=dashboard, dashboard_port=dashboard_port)
+    start_companions(config, chosen)
+    for companion in chosen:
+        _say(f"{companion.name} running; its log: {companion.log_file(config)}")
+    if dashboard:
+        typer.echo(f"The ward, live: http://127.0.0.1:{dashboard_port}/")
+    try:
+        _stream(config, topic, patients, scenario, seed, duration)
+    finally:
+        stop_companions(config, chosen)
+
+
+def _stream(
+    config: MedricalConfig,
+    topic: str,
+    patients: int,
+    scenario: str,
+    seed: int | None,
+    duration: float | None,
+) -> None:
     stop_hint = f"for {duration:g} s" if duration else "until Ctrl+C"
     _say(f"streaming {patients} patients to {topic}, one reading each per second, {stop_hint}")
     readings = Simulator(

@@ -4,6 +4,9 @@ look at the stored data without ever printing the database password."""
 from __future__ import annotations
 
 import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 from medrical.config import LOOPBACK, MedricalConfig
 from medrical.sink.deploy import uses_local_connect
@@ -45,3 +48,50 @@ def look_at_the_data(config: MedricalConfig, table: str) -> list[str]:
             f"  {psql}",
         ]
     return lines
+
+
+@dataclass(frozen=True)
+class Companion:
+    """A `medrical` sub-command the demo runs beside the producer, as a child process."""
+
+    name: str
+    args: tuple[str, ...]
+
+    def pid_file(self, config: MedricalConfig) -> Path:
+        return config.stack.home / "run" / f"demo-{self.name}.pid"
+
+    def log_file(self, config: MedricalConfig) -> Path:
+        return config.stack.home / "logs" / f"demo-{self.name}.log"
+
+
+def companions(*, monitor: bool, dashboard: bool, dashboard_port: int) -> list[Companion]:
+    chosen = []
+    if monitor:
+        chosen.append(Companion("monitor", ("monitor",)))
+    if dashboard:
+        chosen.append(Companion("dashboard", ("dashboard", "--port", str(dashboard_port))))
+    return chosen
+
+
+def start_companions(config: MedricalConfig, chosen: list[Companion]) -> None:
+    """Start each companion, with the same configuration file and environment as the demo."""
+    from medrical.cli import _state
+    from medrical.stack import process
+
+    base = [sys.executable, "-m", "medrical"]
+    if _state.config_file().is_file():
+        base += ["--config", str(_state.config_file())]
+    for companion in chosen:
+        process.stop(companion.pid_file(config))  # one left over by an earlier demo
+        process.spawn(
+            [*base, *companion.args],
+            pid_file=companion.pid_file(config),
+            log_file=companion.log_file(config),
+        )
+
+
+def stop_companions(config: MedricalConfig, chosen: list[Companion]) -> None:
+    from medrical.stack import process
+
+    for companion in reversed(chosen):
+        process.stop(companion.pid_file(config), timeout_s=20)
