@@ -174,7 +174,8 @@ class AlertCollector(threading.Thread):
     def run(self) -> None:
         self._consumer.subscribe([self.topic])
         while not self.stop.is_set():
-            for message in self._consumer.consume(200, timeout=0.2):
+            # A short timeout: consume() waits for a full batch until it expires.
+            for message in self._consumer.consume(200, timeout=0.005):
                 now = int(time.time() * 1000)
                 if message.error() is not None:
                     continue

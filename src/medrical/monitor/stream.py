@@ -80,6 +80,9 @@ SILENCE_TICK_MS = 10_000
 TRANSACTION_TIMEOUT_MS = 10_000
 """A crashed monitor's open transaction is aborted by the broker after this long."""
 _KAFKA_TIMEOUT_S = 30.0
+# A batch is handed over when full or after this long: short, so that a reading waits for
+# few others before it is scored.
+_POLL_TIMEOUT_S = 0.01
 _RESTORE_TIMEOUT_S = 60.0
 
 
@@ -264,7 +267,9 @@ class StreamMonitor:
         opts = self.options
         began = time.monotonic()
         while not stop:
-            messages = self._consumer.consume(opts.batch_size, timeout=opts.commit_interval_s)
+            messages = self._consumer.consume(
+                opts.batch_size, timeout=min(_POLL_TIMEOUT_S, opts.commit_interval_s)
+            )
             for message in messages:
                 self._handle(message)
             if self._in_transaction and time.monotonic() - began >= opts.commit_interval_s:
