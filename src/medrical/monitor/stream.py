@@ -49,6 +49,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 from confluent_kafka.schema_registry.avro import AvroSerializer
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from medrical import schemas
@@ -56,7 +57,7 @@ from medrical.config import MedricalConfig
 from medrical.errors import InputError, MedricalError, ServiceUnavailableError
 from medrical.kafka_clients import client_conf, ensure_kafka_reachable, registry_client
 from medrical.monitor.alerts import Alert
-from medrical.monitor.decoding import CachedAvroDecoder
+from medrical.monitor.decoding import CachedAvroDecoder, WireFormatError
 from medrical.monitor.engine import AlertEngine, ScoredReading
 from medrical.monitor.events import VitalsEvent
 from medrical.monitor.policy import AlertPolicy
@@ -249,7 +250,20 @@ class StreamMonitor:
             raise MonitorError(f"cannot start Kafka transactions: {exc}") from exc
 
     def _fetch_schema(self, schema_id: int) -> str:
-        text = self._registry.get_schema(schema_id).schema_str
+        try:
+            text = self._registry.get_schema(schema_id).schema_str
+        except SchemaRegistryError as exc:
+            if exc.http_status_code == 404:  # a message framed with an id nobody registered
+                raise WireFormatError(f"unknown schema id {schema_id}") from exc
+            raise ServiceUnavailableError(
+                "schema registry", f"cannot fetch the schema with id {schema_id} ({exc})."
+            ) from exc
+        except Exception as exc:  # the HTTP client's own errors: unreachable, timed out
+            raise ServiceUnavailableError(
+                "schema registry",
+                f"cannot fetch the schema with id {schema_id} ({exc}).",
+                hint="Is registry.url right (`medrical config show`)?",
+            ) from exc
         if text is None:
             raise InputError(f"the schema registry holds no schema text for id {schema_id}")
         return text
