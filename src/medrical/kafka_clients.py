@@ -20,6 +20,7 @@ import httpx
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry import SchemaRegistryClient, topic_subject_name_strategy
+from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from medrical.config import KafkaSettings, MedricalConfig, mask_url
@@ -240,13 +241,17 @@ def _first_line(text: str) -> str:
     return (text.strip().splitlines() or [""])[0][:200]
 
 
-def serializer_conf() -> dict[str, Any]:
-    """AvroSerializer settings: subjects named `<topic>-key` / `<topic>-value`.
+def avro_serializer(registry: SchemaRegistryClient, schema: str) -> AvroSerializer:
+    """An AvroSerializer registering under `<topic>-key` / `<topic>-value` subjects.
 
-    Named explicitly: recent clients otherwise first look the subject up through the
-    associations API, which Confluent-compatible registries other than Confluent's lack.
+    The strategy is named explicitly: recent clients otherwise first look the subject up
+    through the associations API, which Confluent-compatible registries other than
+    Confluent's lack.
     """
-    return {"subject.name.strategy": topic_subject_name_strategy}
+    serializer: AvroSerializer = AvroSerializer(
+        registry, schema, conf={"subject.name.strategy": topic_subject_name_strategy}
+    )
+    return serializer
 
 
 _BROKER_NAME = re.compile(r"\b[a-z_]+://\S+", re.IGNORECASE)

@@ -48,14 +48,18 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
-from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from medrical import schemas
 from medrical.config import MedricalConfig
 from medrical.errors import InputError, MedricalError, ServiceUnavailableError
-from medrical.kafka_clients import client_conf, ensure_kafka_reachable, registry_client
+from medrical.kafka_clients import (
+    avro_serializer,
+    client_conf,
+    ensure_kafka_reachable,
+    registry_client,
+)
 from medrical.monitor.alerts import Alert
 from medrical.monitor.decoding import CachedAvroDecoder, WireFormatError
 from medrical.monitor.engine import AlertEngine, ScoredReading
@@ -194,8 +198,8 @@ class StreamMonitor:
         instance = opts.instance_id or uuid.uuid4().hex[:12]
         self._registry = registry_client(config)
         self._decoder = CachedAvroDecoder(self._fetch_schema)
-        self._alert_key = AvroSerializer(self._registry, schemas.schema_text(ALERT_KEY))
-        self._alert_value = AvroSerializer(self._registry, schemas.schema_text(ALERT_VALUE))
+        self._alert_key = avro_serializer(self._registry, schemas.schema_text(ALERT_KEY))
+        self._alert_value = avro_serializer(self._registry, schemas.schema_text(ALERT_VALUE))
         extra = dict(config.kafka.extra)
         consumer_conf = client_conf(
             config,

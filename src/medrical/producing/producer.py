@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
-from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
@@ -21,10 +20,10 @@ from medrical import schemas
 from medrical.config import MedricalConfig
 from medrical.errors import ServiceUnavailableError
 from medrical.kafka_clients import (
+    avro_serializer,
     client_conf,
     ensure_kafka_reachable,
     registry_client,
-    serializer_conf,
 )
 
 PRODUCER_DEFAULTS: dict[str, Any] = {
@@ -73,12 +72,10 @@ class BiometricsProducer:
         registry = registry_client(config)
         self._registry = registry
         self._registry_url = config.registry.url
-        self._key_serializer = AvroSerializer(
-            registry, schemas.schema_text(schemas.BIOMETRICS_KEY), conf=serializer_conf()
+        self._key_serializer = avro_serializer(
+            registry, schemas.schema_text(schemas.BIOMETRICS_KEY)
         )
-        self._value_serializer = AvroSerializer(
-            registry, schemas.schema_text(value_schema), conf=serializer_conf()
-        )
+        self._value_serializer = avro_serializer(registry, schemas.schema_text(value_schema))
         conf = client_conf(config, **{**PRODUCER_DEFAULTS, **producer_overrides})
         # Pass-through properties from the configuration win over our defaults.
         conf.update(config.kafka.extra)
