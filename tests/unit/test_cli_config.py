@@ -3,60 +3,31 @@
 from __future__ import annotations
 
 import json
-import logging
-import os
 import re
 import socket
 import stat
 import time
 import tomllib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from medrical.cli import _run
-from medrical.config import ENV_ALIASES, MASK
+from medrical.config import MASK
 from medrical.errors import ExitCode
+from tests.unit.cli_harness import isolate_cli, run_cli
 
 PEM = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 KEY_PEM = b"-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"
 
 
-@dataclass(frozen=True)
-class Outcome:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def errors(self) -> list[str]:
-        return [line for line in self.stderr.splitlines() if line.startswith("error:")]
-
-
 @pytest.fixture(autouse=True)
 def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    directory = tmp_path / "config"
-    monkeypatch.setenv("MEDRICAL_CONFIG_DIR", str(directory))
-    for name in [*ENV_ALIASES, "DATABASE_URL"]:
-        monkeypatch.delenv(name, raising=False)
-    for name in list(os.environ):
-        if name.startswith("MEDRICAL_") and "__" in name:
-            monkeypatch.delenv(name)
-    medrical_logger = logging.getLogger("medrical")
-    saved = (medrical_logger.handlers[:], medrical_logger.level, medrical_logger.propagate)
-    yield directory / "config.toml"
-    medrical_logger.handlers[:], medrical_logger.level, medrical_logger.propagate = saved
+    for directory in isolate_cli(tmp_path, monkeypatch):
+        yield directory / "config.toml"
 
 
-def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Outcome:
-    """Run the command line as `medrical` does, stdin not being a terminal."""
-    runner = CliRunner()
-    with runner.isolation(input=input, env=env) as (stdout, stderr, _):
-        code = _run(list(args))
-        return Outcome(code, stdout.getvalue().decode(), stderr.getvalue().decode())
+run = run_cli
 
 
 def mode(path: Path) -> int:

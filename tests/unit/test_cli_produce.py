@@ -4,59 +4,25 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
-import os
-import socket
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from medrical import schemas
-from medrical.cli import _run
-from medrical.config import ENV_ALIASES
 from medrical.errors import ExitCode
 from medrical.simulation import FIELD_NAMES
-
-
-@dataclass(frozen=True)
-class Outcome:
-    code: int
-    stdout: str
-    stderr: str
+from tests.unit.cli_harness import closed_port, isolate_cli, run_cli
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("MEDRICAL_CONFIG_DIR", str(tmp_path / "config"))
-    for name in [*ENV_ALIASES, "DATABASE_URL"]:
-        monkeypatch.delenv(name, raising=False)
-    for name in list(os.environ):
-        if name.startswith("MEDRICAL_") and "__" in name:
-            monkeypatch.delenv(name)
-    # The command line points Medrical's logger at the (temporary) stderr; put it back.
-    medrical_logger = logging.getLogger("medrical")
-    saved = (medrical_logger.handlers[:], medrical_logger.level, medrical_logger.propagate)
-    yield
-    medrical_logger.handlers[:], medrical_logger.level, medrical_logger.propagate = saved
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    yield from isolate_cli(tmp_path, monkeypatch)
 
 
-def run(*args: str, env: dict[str, str] | None = None) -> Outcome:
-    runner = CliRunner()
-    with runner.isolation(env=env) as (stdout, stderr, _):
-        code = _run(list(args))
-        return Outcome(code, stdout.getvalue().decode(), stderr.getvalue().decode())
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+run = run_cli
 
 
 def epoch_ms(text: str) -> int:

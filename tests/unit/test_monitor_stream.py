@@ -6,10 +6,7 @@ import datetime as dt
 import io
 import itertools
 import json
-import logging
-import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +16,8 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerialize
 from confluent_kafka.serialization import MessageField, SerializationContext
 from fastavro.validation import validate
 from rich.console import Console
-from typer.testing import CliRunner
 
 from medrical import schemas
-from medrical.cli import _run
-from medrical.config import ENV_ALIASES
 from medrical.errors import ExitCode, InputError
 from medrical.monitor import Alert, AlertEngine, AlertKind, LabelledReading, VitalsEvent, evaluate
 from medrical.monitor.assessment import BoundaryReadings, simulate
@@ -40,6 +34,7 @@ from medrical.monitor.stream import MonitorOptions
 from medrical.monitor.view import WardView
 from medrical.news2 import ClinicalRisk
 from medrical.simulation import Simulator
+from tests.unit.cli_harness import isolate_cli, run_cli
 
 START_MS = 1_767_225_600_000
 TOPIC = "biometrics_ward_a"
@@ -270,32 +265,12 @@ def test_ward_view_sorts_by_risk_and_shows_trend() -> None:
 # -- the command line ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Outcome:
-    code: int
-    stdout: str
-    stderr: str
-
-
 @pytest.fixture
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("MEDRICAL_CONFIG_DIR", str(tmp_path / "config"))
-    for name in [*ENV_ALIASES, "DATABASE_URL"]:
-        monkeypatch.delenv(name, raising=False)
-    for name in list(os.environ):
-        if name.startswith("MEDRICAL_") and "__" in name:
-            monkeypatch.delenv(name)
-    medrical_logger = logging.getLogger("medrical")
-    saved = (medrical_logger.handlers[:], medrical_logger.level, medrical_logger.propagate)
-    yield
-    medrical_logger.handlers[:], medrical_logger.level, medrical_logger.propagate = saved
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    yield from isolate_cli(tmp_path, monkeypatch)
 
 
-def run(*args: str) -> Outcome:
-    runner = CliRunner()
-    with runner.isolation() as (stdout, stderr, _):
-        code = _run(list(args))
-        return Outcome(code, stdout.getvalue().decode(), stderr.getvalue().decode())
+run = run_cli
 
 
 @pytest.mark.usefixtures("isolated")

@@ -4,45 +4,30 @@ Aiven trio (or the TLS stack's client files) to a working configuration."""
 from __future__ import annotations
 
 import json
-import logging
-import os
 import stat
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from medrical.cli import _run
-from medrical.config import ENV_ALIASES, StackSettings, render_toml
+from medrical.config import StackSettings, render_toml
 from medrical.errors import ExitCode
 from medrical.stack import rendering
 from medrical.stack.layout import StackLayout
 from medrical.stack.manager import CLIENT_CONFIG_SASL_SSL
 from medrical.stack.tls import ensure_stack_certificates
+from tests.unit.cli_harness import isolate_cli, run_cli
 
 
 @pytest.fixture(autouse=True)
 def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    directory = tmp_path / "config"
-    monkeypatch.setenv("MEDRICAL_CONFIG_DIR", str(directory))
-    for name in [*ENV_ALIASES, "DATABASE_URL"]:
-        monkeypatch.delenv(name, raising=False)
-    for name in list(os.environ):
-        if name.startswith("MEDRICAL_") and "__" in name:
-            monkeypatch.delenv(name)
-    medrical_logger = logging.getLogger("medrical")
-    saved = (medrical_logger.handlers[:], medrical_logger.level, medrical_logger.propagate)
-    yield directory
-    medrical_logger.handlers[:], medrical_logger.level, medrical_logger.propagate = saved
+    yield from isolate_cli(tmp_path, monkeypatch)
 
 
 def run(*args: str) -> tuple[int, str, str]:
-    runner = CliRunner()
-    with runner.isolation() as (stdout, stderr, _):
-        code = _run(list(args))
-        return code, stdout.getvalue().decode(), stderr.getvalue().decode()
+    outcome = run_cli(*args)
+    return outcome.code, outcome.stdout, outcome.stderr
 
 
 def _stack_client(home: Path) -> StackLayout:
