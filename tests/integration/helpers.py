@@ -14,6 +14,27 @@ from medrical.config import MedricalConfig
 T = TypeVar("T")
 
 
+START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
+def synthetic_reading(index: int, patients: int = 7) -> dict[str, object]:
+    """The index-th of a plain, valid stream of readings over `patients` patients."""
+    return {
+        "patient_id": f"P-{index % patients + 1:06d}",
+        "event_time": START_MS + index * 1000,
+        "heart_rate": 60 + index % 40,
+        "systolic_bp": 110 + index % 30,
+        "diastolic_bp": 70 + index % 10,
+        "body_temperature": 36.5,
+        "spo2": 95 + index % 5,
+        "respiratory_rate": 12 + index % 8,
+        "consciousness": "A",
+        "on_oxygen": index % 2 == 0,
+        "scenario": "stable",
+        "spo2_scale": 1,
+    }
+
+
 def unique_topic(prefix: str = "it") -> str:
     return f"biometrics_{prefix}_{uuid.uuid4().hex[:10]}"
 

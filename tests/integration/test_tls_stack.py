@@ -31,11 +31,10 @@ from medrical.stack.layout import SERVICES, StackLayout
 from medrical.stack.manager import CLIENT_CONFIG_SASL_SSL, CLIENT_CONFIG_SSL, LocalStack
 from medrical.stack.tls import issue, new_ca
 from tests.conftest import TEST_PORTS
-from tests.integration.helpers import table_row_count, unique_topic, wait_for
+from tests.integration.helpers import synthetic_reading, table_row_count, unique_topic, wait_for
 
 pytestmark = pytest.mark.integration
 
-START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 # A refusal must come well within this, never as a hang.
 REFUSAL_BOUND_S = 20.0
 
@@ -70,27 +69,10 @@ def sasl_config(tls_stack: StackLayout) -> MedricalConfig:
     return _config(tls_stack, CLIENT_CONFIG_SASL_SSL)
 
 
-def _reading(index: int) -> dict[str, object]:
-    return {
-        "patient_id": f"P-{index % 5 + 1:06d}",
-        "event_time": START_MS + index * 1000,
-        "heart_rate": 60 + index % 40,
-        "systolic_bp": 110 + index % 30,
-        "diastolic_bp": 70 + index % 10,
-        "body_temperature": 36.5,
-        "spo2": 95 + index % 5,
-        "respiratory_rate": 12 + index % 8,
-        "consciousness": "A",
-        "on_oxygen": index % 2 == 0,
-        "scenario": "stable",
-        "spo2_scale": 1,
-    }
-
-
 def _produce_and_sink(config: MedricalConfig, prefix: str) -> None:
     topic = unique_topic(prefix)
     name = f"it-{topic}"
-    readings = [_reading(i) for i in range(100)]
+    readings = [synthetic_reading(i, patients=5) for i in range(100)]
     with BiometricsProducer(config, topic) as producer:
         for reading in readings:
             producer.send(reading)

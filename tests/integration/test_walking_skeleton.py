@@ -12,28 +12,15 @@ from medrical.config import MedricalConfig
 from medrical.producing import BiometricsProducer
 from medrical.sink import ConnectClient, sink_config
 from medrical.stack.layout import StackLayout
-from tests.integration.helpers import sink_caught_up, table_row_count, unique_topic, wait_for
+from tests.integration.helpers import (
+    sink_caught_up,
+    synthetic_reading,
+    table_row_count,
+    unique_topic,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
-
-START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
-
-
-def _reading(index: int) -> dict[str, object]:
-    return {
-        "patient_id": f"P-{index % 7 + 1:06d}",
-        "event_time": START_MS + index * 1000,
-        "heart_rate": 60 + index % 40,
-        "systolic_bp": 110 + index % 30,
-        "diastolic_bp": 70 + index % 10,
-        "body_temperature": 36.5,
-        "spo2": 95 + index % 5,
-        "respiratory_rate": 12 + index % 8,
-        "consciousness": "A",
-        "on_oxygen": index % 2 == 0,
-        "scenario": "stable",
-        "spo2_scale": 1,
-    }
 
 
 @pytest.fixture
@@ -49,7 +36,7 @@ def test_produced_rows_land_in_an_auto_created_table(
     live_config: MedricalConfig, connector: tuple[str, str]
 ) -> None:
     topic, name = connector
-    readings = [_reading(i) for i in range(300)]
+    readings = [synthetic_reading(i) for i in range(300)]
 
     with BiometricsProducer(live_config, topic) as producer:
         for reading in readings:
@@ -128,7 +115,7 @@ def test_a_redelivered_event_is_stored_once(
 ) -> None:
     """Upsert on (patient_id, event_time): sending the same readings twice keeps one row each."""
     topic, name = connector
-    readings = [_reading(i) for i in range(50)]
+    readings = [synthetic_reading(i) for i in range(50)]
     with BiometricsProducer(live_config, topic) as producer:
         for reading in readings + readings:
             producer.send(reading)
