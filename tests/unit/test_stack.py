@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -244,3 +245,15 @@ def test_the_cli_prints_no_traceback_for_stack_errors(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "Maven (mvn)" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_child_that_ended_on_its_own_is_collected(tmp_path: Path) -> None:
+    pid_file = tmp_path / "quick.pid"
+    child = process.spawn(["true"], pid_file=pid_file, log_file=tmp_path / "quick.log")
+    tracked = process.read_pid_file(pid_file)
+    assert tracked is not None
+    deadline = time.monotonic() + 10
+    while tracked.alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process.stop(pid_file) is False
+    assert child.returncode == 0

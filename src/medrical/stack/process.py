@@ -104,6 +104,9 @@ def stop(pid_file: Path, *, timeout_s: float = 30.0) -> bool:
     """Stop the process of a PID file (TERM, then KILL after the timeout); True if it ran."""
     tracked = running(pid_file)
     if tracked is None:
+        recorded = read_pid_file(pid_file)
+        if recorded is not None:
+            _reap(recorded.pid)  # ended on its own: collect it if it was our child
         pid_file.unlink(missing_ok=True)
         return False
     with contextlib.suppress(ProcessLookupError):
