@@ -1,15 +1,28 @@
-"""Polling helpers for integration tests: wait on a condition with a deadline, no bare sleeps."""
+"""Integration test helpers: waiting with deadlines (no bare sleeps), synthetic streams, and
+reading back what the engines hold."""
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient
 
 from medrical.config import MedricalConfig
+from medrical.kafka_clients import client_conf, registry_client
+from medrical.monitor.decoding import CachedAvroDecoder
+from medrical.simulation import Simulator
 
 T = TypeVar("T")
 
@@ -70,11 +83,6 @@ def table_row_count(config: MedricalConfig, table: str) -> int | None:
 def sink_caught_up(config: MedricalConfig, connector: str, topic: str) -> bool | None:
     """True once the sink connector's consumer group has committed the end of every partition
     of `topic` (Connect names that group `connect-<connector>`); None before."""
-    from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
-    from confluent_kafka.admin import AdminClient
-
-    from medrical.kafka_clients import client_conf
-
     admin = AdminClient(client_conf(config))
     partitions = admin.list_topics(topic, timeout=10).topics[topic].partitions
     request = ConsumerGroupTopicPartitions(
@@ -90,3 +98,81 @@ def sink_caught_up(config: MedricalConfig, connector: str, topic: str) -> bool |
     finally:
         consumer.close()
     return True
+
+
+def ward(
+    patients: dict[str, tuple[str, int]], hours: float, interval_s: float
+) -> list[dict[str, Any]]:
+    """Readings of several simulated groups, merged in event-time order, ids prefixed."""
+    streams = []
+    for prefix, (scenario, count) in patients.items():
+        simulator = Simulator(count, 7, scenario, interval_s=interval_s, start_ms=START_MS)
+        total = round(hours * 3600 / interval_s) * count
+        streams.append(
+            [
+                {**r.to_record(), "patient_id": f"{prefix}{r.patient_id}"}
+                for r in itertools.islice(simulator.readings(), total)
+            ]
+        )
+    return sorted(itertools.chain(*streams), key=lambda r: (r["event_time"], r["patient_id"]))
+
+
+def read_alerts(config: MedricalConfig, topic: str) -> list[dict[str, Any]]:
+    """Every committed alert on `topic`, as a read_committed consumer sees them."""
+    consumer = Consumer(
+        client_conf(
+            config,
+            **{
+                "group.id": f"it-reader-{uuid.uuid4().hex[:8]}",
+                "isolation.level": "read_committed",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+            },
+        )
+    )
+    registry = registry_client(config)
+    decoder = CachedAvroDecoder(lambda i: str(registry.get_schema(i).schema_str))
+    alerts = []
+    try:
+        metadata = consumer.list_topics(topic, timeout=10)
+        partitions = list(metadata.topics[topic].partitions)
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        pending = set(partitions)
+        deadline = time.monotonic() + 30
+        while pending and time.monotonic() < deadline:
+            for message in consumer.consume(500, timeout=0.5):
+                error = message.error()
+                if error is not None:
+                    assert error.code() == KafkaError._PARTITION_EOF, error
+                    pending.discard(message.partition())
+                    continue
+                alerts.append(decoder.decode(message.value() or b""))
+        assert not pending, f"could not read {topic} to its end"
+    finally:
+        consumer.close()
+        registry.close()
+    return alerts
+
+
+def progress(config: MedricalConfig, group: str, topic: str) -> tuple[int, int]:
+    """(messages the group has committed, messages in the topic)."""
+    consumer = Consumer(
+        client_conf(
+            config,
+            **{"group.id": group, "enable.auto.commit": False, "isolation.level": "read_committed"},
+        )
+    )
+    try:
+        partitions = list(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+        tps = [TopicPartition(topic, p) for p in partitions]
+        committed = consumer.committed(tps, timeout=10)
+        done = sum(max(tp.offset, 0) for tp in committed)
+        total = sum(consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in tps)
+    finally:
+        consumer.close()
+    return done, total
+
+
+def caught_up(config: MedricalConfig, group: str, topic: str) -> bool | None:
+    done, total = progress(config, group, topic)
+    return True if done == total else None

@@ -3,13 +3,11 @@ a kill -9 and a restart."""
 
 from __future__ import annotations
 
-import itertools
 import os
 import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -17,26 +15,30 @@ from typing import Any
 
 import psycopg
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 from psycopg import sql
 
 from medrical.config import MedricalConfig
-from medrical.kafka_clients import client_conf, registry_client
 from medrical.monitor import AlertEngine, VitalsEvent
-from medrical.monitor.decoding import CachedAvroDecoder
 from medrical.monitor.records import alerts_topic_for
 from medrical.monitor.stream import MonitorOptions, StreamMonitor, partitions_of
 from medrical.producing import BiometricsProducer
 from medrical.producing.run import StopFlag
-from medrical.simulation import Simulator
 from medrical.sink import ConnectClient
 from medrical.sink.alerts import alerts_sink_config
 from medrical.stack.layout import StackLayout
-from tests.integration.helpers import table_row_count, unique_topic, wait_for
+from tests.integration.helpers import (
+    START_MS,
+    caught_up,
+    progress,
+    read_alerts,
+    table_row_count,
+    unique_topic,
+    wait_for,
+    ward,
+)
 
 pytestmark = pytest.mark.integration
 
-START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 HOUR_MS = 3_600_000
 MEDRICAL = Path(sys.executable).with_name("medrical")
 
@@ -47,84 +49,6 @@ def produce(config: MedricalConfig, topics: Iterable[str], records: list[dict[st
             for record in records:
                 producer.send(record)
         assert producer.stats.delivered == len(records)
-
-
-def ward(
-    patients: dict[str, tuple[str, int]], hours: float, interval_s: float
-) -> list[dict[str, Any]]:
-    """Readings of several simulated groups, merged in event-time order, ids prefixed."""
-    streams = []
-    for prefix, (scenario, count) in patients.items():
-        simulator = Simulator(count, 7, scenario, interval_s=interval_s, start_ms=START_MS)
-        total = round(hours * 3600 / interval_s) * count
-        streams.append(
-            [
-                {**r.to_record(), "patient_id": f"{prefix}{r.patient_id}"}
-                for r in itertools.islice(simulator.readings(), total)
-            ]
-        )
-    return sorted(itertools.chain(*streams), key=lambda r: (r["event_time"], r["patient_id"]))
-
-
-def read_alerts(config: MedricalConfig, topic: str) -> list[dict[str, Any]]:
-    """Every committed alert on `topic`, as a read_committed consumer sees them."""
-    consumer = Consumer(
-        client_conf(
-            config,
-            **{
-                "group.id": f"it-reader-{uuid.uuid4().hex[:8]}",
-                "isolation.level": "read_committed",
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-            },
-        )
-    )
-    registry = registry_client(config)
-    decoder = CachedAvroDecoder(lambda i: str(registry.get_schema(i).schema_str))
-    alerts = []
-    try:
-        metadata = consumer.list_topics(topic, timeout=10)
-        partitions = list(metadata.topics[topic].partitions)
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        pending = set(partitions)
-        deadline = time.monotonic() + 30
-        while pending and time.monotonic() < deadline:
-            for message in consumer.consume(500, timeout=0.5):
-                error = message.error()
-                if error is not None:
-                    assert error.code() == KafkaError._PARTITION_EOF, error
-                    pending.discard(message.partition())
-                    continue
-                alerts.append(decoder.decode(message.value() or b""))
-        assert not pending, f"could not read {topic} to its end"
-    finally:
-        consumer.close()
-        registry.close()
-    return alerts
-
-
-def progress(config: MedricalConfig, group: str, topic: str) -> tuple[int, int]:
-    """(messages the group has committed, messages in the topic)."""
-    consumer = Consumer(
-        client_conf(
-            config,
-            **{"group.id": group, "enable.auto.commit": False, "isolation.level": "read_committed"},
-        )
-    )
-    try:
-        partitions = list(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
-        tps = [TopicPartition(topic, p) for p in partitions]
-        committed = consumer.committed(tps, timeout=10)
-        done = sum(max(tp.offset, 0) for tp in committed)
-        total = sum(consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in tps)
-    finally:
-        consumer.close()
-    return done, total
-
-
-def caught_up(config: MedricalConfig, group: str, topic: str) -> bool | None:
-    done, total = progress(config, group, topic)
-    return True if done == total else None
 
 
 def start_sink(config: MedricalConfig, alerts_topics: list[str]) -> str:

@@ -13,7 +13,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,14 +26,26 @@ import pytest
 from medrical.config import MedricalConfig, StackSettings, load_config, render_toml
 from medrical.errors import ConfigError, MedricalError, ServiceUnavailableError
 from medrical.kafka_clients import ensure_kafka_reachable, registry_client
+from medrical.monitor.records import alerts_topic_for
+from medrical.monitor.stream import MonitorOptions, StreamMonitor
 from medrical.producing import BiometricsProducer
+from medrical.producing.run import StopFlag
 from medrical.sink import ConnectClient, sink_config
+from medrical.sink.alerts import alerts_sink_config
 from medrical.stack import process
 from medrical.stack.layout import SERVICES, StackLayout
 from medrical.stack.manager import CLIENT_CONFIG_SASL_SSL, CLIENT_CONFIG_SSL, LocalStack
 from medrical.stack.tls import issue, new_ca
 from tests.conftest import TEST_PORTS
-from tests.integration.helpers import synthetic_reading, table_row_count, unique_topic, wait_for
+from tests.integration.helpers import (
+    caught_up,
+    read_alerts,
+    synthetic_reading,
+    table_row_count,
+    unique_topic,
+    wait_for,
+    ward,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -119,6 +133,56 @@ def test_pipeline_over_sasl_ssl(sasl_config: MedricalConfig) -> None:
     assert sasl_config.kafka.security_protocol == "SASL_SSL"
     assert sasl_config.kafka.ssl_certificate_location is None
     _produce_and_sink(sasl_config, "sasl")
+
+
+@pytest.mark.parametrize("transport", ["mtls", "sasl"])
+def test_monitor_alerts_over_each_transport(
+    transport: str, mtls_config: MedricalConfig, sasl_config: MedricalConfig
+) -> None:
+    """The monitor reads, scores and commits its alerts over TLS; they reach PostgreSQL."""
+    config = mtls_config if transport == "mtls" else sasl_config
+    topic = unique_topic(f"tlsmon_{transport}")
+    alerts_topic = alerts_topic_for(topic)
+    records = ward({"S": ("sepsis", 1), "T": ("stable", 2)}, hours=12, interval_s=60)
+    with BiometricsProducer(config, topic) as producer:
+        for record in records:
+            producer.send(record)
+    group = f"it-{uuid.uuid4().hex[:10]}"
+    stop = StopFlag()
+    with StreamMonitor(config, MonitorOptions(group=group, topics=f"^{topic}$")) as monitor:
+        worker = threading.Thread(target=monitor.run, args=(stop,))
+        worker.start()
+        try:
+            wait_for(
+                lambda: caught_up(config, group, topic),
+                timeout_s=90,
+                what="the monitor to commit every reading",
+            )
+        finally:
+            stop.set()
+            worker.join(timeout=30)
+    alerts = read_alerts(config, alerts_topic)
+    assert {a["patient_id"] for a in alerts} == {"SP-000001"}
+    assert "high" in {a["risk"] for a in alerts if a["kind"] == "escalation"}
+
+    name = f"it-alerts-{uuid.uuid4().hex[:8]}"
+    conf = alerts_sink_config(
+        config,
+        topics_regex=alerts_topic,
+        password_file=StackLayout.of(config.stack).connect_secrets_file,
+    )
+    assert "verify-full" in conf["connection.url"]
+    with ConnectClient(config.connect) as client:
+        try:
+            client.apply(name, conf)
+            client.wait_running(name, timeout_s=60)
+            wait_for(
+                lambda: True if table_row_count(config, alerts_topic) == len(alerts) else None,
+                timeout_s=90,
+                what=f"{len(alerts)} alerts in table {alerts_topic}",
+            )
+        finally:
+            client.delete(name)
 
 
 def test_postgres_connection_is_encrypted_and_verified(mtls_config: MedricalConfig) -> None:
