@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 
@@ -204,6 +206,56 @@ def test_configure_from_stack_then_config_check(
     assert check.stdout.count(" OK ") == 4
     assert (tmp_path / "config.toml").stat().st_mode & 0o077 == 0
     assert (tmp_path / "ssl" / "service.key").stat().st_mode & 0o077 == 0
+
+
+def test_live_checks_and_the_dashboard_over_mutual_tls(
+    tls_stack: StackLayout, mtls_config: MedricalConfig, tmp_path: Path
+) -> None:
+    """`medrical test producer|connector` pass over mTLS, and the dashboard's own consumer
+    shows patients streamed over it."""
+    env = {
+        **os.environ,
+        "MEDRICAL_STACK__HOME": str(tls_stack.home),
+        "MEDRICAL_CONFIG_DIR": str(tmp_path),
+    }
+    assert _medrical(["configure", "from-stack"], env).returncode == 0
+    for check in (["test", "producer", "--count", "200"], ["test", "connector", "--count", "200"]):
+        outcome = _medrical(check, env)
+        assert outcome.returncode == 0, outcome.stdout + outcome.stderr
+
+    dashboard = subprocess.Popen(
+        [sys.executable, "-m", "medrical", "dashboard", "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert dashboard.stdout is not None
+        line = dashboard.stdout.readline()
+        assert "http://127.0.0.1:" in line, f"no URL printed (exit code {dashboard.poll()})"
+        url = line.split(" on ", 1)[1].split()[0]
+        topic = unique_topic("tlsdash")
+        with BiometricsProducer(mtls_config, topic) as producer:
+
+            def streamed() -> int | None:
+                now_ms = int(time.time() * 1000)
+                for index in range(5):
+                    producer.send({**synthetic_reading(index, patients=5), "event_time": now_ms})
+                producer.flush(5)
+                seen = httpx.get(f"{url}api/patients", timeout=5).json()
+                return len(seen) if len(seen) >= 5 else None
+
+            wait_for(streamed, timeout_s=60, interval_s=1, what="patients on the dashboard")
+    finally:
+        dashboard.send_signal(signal.SIGINT)
+        try:
+            dashboard.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            dashboard.kill()
+            dashboard.wait(timeout=10)
+        if dashboard.stdout is not None:
+            dashboard.stdout.close()
 
 
 def _medrical(arguments: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
