@@ -165,7 +165,9 @@ def progress(config: MedricalConfig, group: str, topic: str) -> tuple[int, int]:
     try:
         partitions = list(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
         tps = [TopicPartition(topic, p) for p in partitions]
-        committed = consumer.committed(tps, timeout=10)
+        # Committed offsets of a killed transactional producer stay unstable until the broker
+        # aborts its transaction (its timeout, then the broker's cleanup interval).
+        committed = consumer.committed(tps, timeout=45)
         done = sum(max(tp.offset, 0) for tp in committed)
         total = sum(consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in tps)
     finally:

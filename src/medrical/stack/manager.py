@@ -566,8 +566,8 @@ class LocalStack:
                     "format",
                     "--standalone",
                     "--ignore-formatted",
-                    "-t",
-                    cluster_id,
+                    # Joined to its option: a base64 id may start with "-".
+                    f"--cluster-id={cluster_id}",
                     "-c",
                     str(properties),
                 ],

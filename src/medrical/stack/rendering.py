@@ -39,6 +39,9 @@ def kafka_server_properties(
         "share.coordinator.state.topic.replication.factor": "1",
         "share.coordinator.state.topic.min.isr": "1",
         "group.initial.rebalance.delay.ms": "0",
+        # Abort a crashed producer's timed-out transaction within a second of its timeout, not
+        # up to ten: readers of committed offsets wait on it (a restarted monitor, for one).
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms": "1000",
         "auto.create.topics.enable": "true",
         # A demo stack: keep a week of data, in small segments, so disks stay small.
         "log.retention.hours": "168",
