@@ -80,6 +80,15 @@ def table_row_count(config: MedricalConfig, table: str) -> int | None:
         return int(row[0]) if row else 0
 
 
+def wait_for_rows(config: MedricalConfig, table: str, count: int, timeout_s: float = 90) -> None:
+    """Wait until `table` exists and holds exactly `count` rows."""
+    wait_for(
+        lambda: True if table_row_count(config, table) == count else None,
+        timeout_s=timeout_s,
+        what=f"{count} rows in table {table}",
+    )
+
+
 def sink_caught_up(config: MedricalConfig, connector: str, topic: str) -> bool | None:
     """True once the sink connector's consumer group has committed the end of every partition
     of `topic` (Connect names that group `connect-<connector>`); None before."""

@@ -13,7 +13,7 @@ from medrical.cli import _run
 from medrical.config import MedricalConfig
 from medrical.errors import ExitCode
 from medrical.sink import ConnectClient
-from tests.integration.helpers import table_row_count, unique_topic, wait_for
+from tests.integration.helpers import table_row_count, unique_topic, wait_for, wait_for_rows
 
 pytestmark = pytest.mark.integration
 
@@ -83,11 +83,7 @@ def test_produce_then_connector_apply_stores_every_event(
     assert again.code == 0, again.stderr
     assert "updated" in again.stderr
 
-    wait_for(
-        lambda: True if table_row_count(live_config, topic) == 1000 else None,
-        timeout_s=60,
-        what=f"1000 rows in {topic}",
-    )
+    wait_for_rows(live_config, topic, 1000, timeout_s=60)
 
     status = run(live_config, "connector", "status", "--name", name)
     assert status.code == 0, status.stderr

@@ -34,6 +34,7 @@ from tests.integration.helpers import (
     table_row_count,
     unique_topic,
     wait_for,
+    wait_for_rows,
     ward,
 )
 
@@ -125,11 +126,7 @@ def test_sepsis_escalates_to_medium_then_high_and_alerts_reach_postgres(
     assert high["score"] >= 7
 
     connectors.append(start_sink(live_config, [alerts_topic]))
-    wait_for(
-        lambda: True if table_row_count(live_config, alerts_topic) == len(alerts) else None,
-        timeout_s=60,
-        what=f"{len(alerts)} rows in table {alerts_topic}",
-    )
+    wait_for_rows(live_config, alerts_topic, len(alerts), timeout_s=60)
     assert sorted(stored_alert_ids(live_config, alerts_topic)) == sorted(
         a["alert_id"] for a in alerts
     )

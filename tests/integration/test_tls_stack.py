@@ -43,9 +43,9 @@ from tests.integration.helpers import (
     caught_up,
     read_alerts,
     synthetic_reading,
-    table_row_count,
     unique_topic,
     wait_for,
+    wait_for_rows,
     ward,
 )
 
@@ -112,11 +112,7 @@ def _produce_and_sink(config: MedricalConfig, prefix: str) -> None:
                 "value.converter.apicurio.auth.password",
             ):
                 assert stored[key].startswith("${file:"), key
-            wait_for(
-                lambda: True if table_row_count(config, topic) == len(readings) else None,
-                timeout_s=90,
-                what=f"{len(readings)} rows in {topic}",
-            )
+            wait_for_rows(config, topic, len(readings), timeout_s=90)
         finally:
             client.delete(name)
 
@@ -178,11 +174,7 @@ def test_monitor_alerts_over_each_transport(
         try:
             client.apply(name, conf)
             client.wait_running(name, timeout_s=60)
-            wait_for(
-                lambda: True if table_row_count(config, alerts_topic) == len(alerts) else None,
-                timeout_s=90,
-                what=f"{len(alerts)} alerts in table {alerts_topic}",
-            )
+            wait_for_rows(config, alerts_topic, len(alerts), timeout_s=90)
         finally:
             client.delete(name)
 

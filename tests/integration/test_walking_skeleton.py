@@ -18,6 +18,7 @@ from tests.integration.helpers import (
     table_row_count,
     unique_topic,
     wait_for,
+    wait_for_rows,
 )
 
 pytestmark = pytest.mark.integration
@@ -59,11 +60,7 @@ def test_produced_rows_land_in_an_auto_created_table(
     # The stored configuration refers to the password; it never holds it.
     assert stored["connection.password"].startswith("${file:")
 
-    wait_for(
-        lambda: True if table_row_count(live_config, topic) == len(readings) else None,
-        timeout_s=90,
-        what=f"{len(readings)} rows in table {topic}",
-    )
+    wait_for_rows(live_config, topic, len(readings), timeout_s=90)
 
     with psycopg.connect(**live_config.postgres.connect_kwargs()) as conn:
         types = dict(
@@ -127,11 +124,7 @@ def test_a_redelivered_event_is_stored_once(
     with ConnectClient(live_config.connect) as client:
         client.apply(name, conf)
         client.wait_running(name, timeout_s=60)
-    wait_for(
-        lambda: True if table_row_count(live_config, topic) == len(readings) else None,
-        timeout_s=90,
-        what=f"{len(readings)} rows in table {topic}",
-    )
+    wait_for_rows(live_config, topic, len(readings), timeout_s=90)
     # Once the sink has committed past the second copy of every record, count again.
     wait_for(
         lambda: sink_caught_up(live_config, name, topic),
