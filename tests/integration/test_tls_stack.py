@@ -11,6 +11,7 @@ import datetime as dt
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -371,6 +372,20 @@ def test_registry_with_an_untrusted_certificate_is_refused(
             registry.get_subjects()
     finally:
         registry.close()
+
+
+def test_connect_rest_api_is_https_and_refuses_a_call_without_credentials(
+    tls_stack: StackLayout, mtls_config: MedricalConfig
+) -> None:
+    assert mtls_config.connect.url is not None
+    assert mtls_config.connect.url.startswith("https://")
+    ca = ssl.create_default_context(cafile=str(tls_stack.tls.ca_cert))
+    with httpx.Client(verify=ca, timeout=10) as http:
+        assert http.get(f"{mtls_config.connect.url}/connectors").status_code == 401
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"http://127.0.0.1:{mtls_config.stack.connect_port}/connectors", timeout=5)
+    with ConnectClient(mtls_config.connect) as client:
+        assert "io.debezium.connector.jdbc.JdbcSinkConnector" in client.plugins()
 
 
 def test_postgres_refuses_a_connection_without_tls(mtls_config: MedricalConfig) -> None:

@@ -139,10 +139,23 @@ def test_connect_worker_and_its_task_clients_use_tls(tmp_path: Path) -> None:
         assert props[f"{prefix}security.protocol"] == "SSL"
         assert props[f"{prefix}ssl.keystore.location"] == str(layout.tls.stack_keystore)
         assert props[f"{prefix}ssl.endpoint.identification.algorithm"] == "https"
+    # Its REST API: HTTPS only, behind basic auth, and no password in the worker's properties.
+    assert props["listeners"] == f"https://127.0.0.1:{settings.connect_port}"
+    assert props["listeners.https.ssl.keystore.location"] == str(layout.tls.rest_keystore)
+    assert props["listeners.https.ssl.keystore.password"].startswith("${file:")
+    assert props["rest.extension.classes"].endswith("BasicAuthSecurityRestExtension")
+    assert all(value.startswith("${file:") for key, value in props.items() if "password" in key)
     plain = rendering.connect_worker_properties(
         StackSettings(home=tmp_path), tmp_path / "plugins", layout.connect_secrets_file
     )
     assert "security.protocol" not in plain
+    assert "listeners=http://" in plain
+
+
+def test_connect_jaas_entry_names_the_users_file_only(tmp_path: Path) -> None:
+    text = rendering.connect_jaas_config(tmp_path / "users.properties")
+    assert text.startswith("KafkaConnect {")
+    assert f'file="{tmp_path / "users.properties"}";' in text
 
 
 def test_registry_is_https_only_behind_basic_auth_with_no_password_in_its_properties(
@@ -185,6 +198,7 @@ def test_client_settings_load_as_a_configuration(tmp_path: Path) -> None:
             key=files["service.key"],
             sasl_password="sasl-secret",
             registry_password="registry-secret",
+            connect_password="connect-secret",
         )
         config = MedricalConfig.model_validate(tree)
         assert config.kafka.bootstrap_servers == f"127.0.0.1:{port}"
@@ -192,8 +206,11 @@ def test_client_settings_load_as_a_configuration(tmp_path: Path) -> None:
         assert config.registry.url is not None
         assert config.registry.url.startswith("https://")
         assert config.postgres.sslmode == "verify-full"
+        assert config.connect.url == f"https://127.0.0.1:{settings.connect_port}"
+        assert config.connect.ssl_ca_location == files["ca.pem"]
         assert config.stack.tls
         assert "registry-secret" in render_toml(tree)
+        assert "connect-secret" in render_toml(tree)
 
 
 # --- client-side checks of certificate files ---------------------------------------------------

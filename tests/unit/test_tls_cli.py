@@ -44,6 +44,7 @@ def _stack_client(home: Path) -> StackLayout:
             key=layout.client / "service.key",
             sasl_password="sasl-secret",
             registry_password="registry-secret",
+            connect_password="connect-secret",
         )
         path = layout.client / name
         path.write_text(render_toml(tree), encoding="utf-8")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +45,9 @@ class ConnectClient:
         if settings.basic_auth_user_info is not None:
             user, _, password = settings.basic_auth_user_info.get_secret_value().partition(":")
             auth = (user, password)
-        verify: Any = str(settings.ssl_ca_location) if settings.ssl_ca_location else True
+        verify: ssl.SSLContext | bool = True
+        if settings.ssl_ca_location is not None:
+            verify = ssl.create_default_context(cafile=str(settings.ssl_ca_location))
         self.url = settings.url.rstrip("/")
         self._http = httpx.Client(base_url=self.url, auth=auth, verify=verify, timeout=timeout_s)
 

@@ -33,10 +33,11 @@ _PLUGIN_HINTS = {
 def uses_local_connect(config: MedricalConfig) -> bool:
     """Whether Connect is the local stack's, whose worker can read the stack's secrets file."""
     url = (config.connect.url or "").rstrip("/")
-    return url in (
-        f"http://{LOOPBACK}:{config.stack.connect_port}",
-        f"http://localhost:{config.stack.connect_port}",
-    )
+    return url in {
+        f"{scheme}://{host}:{config.stack.connect_port}"
+        for scheme in ("http", "https")
+        for host in (LOOPBACK, "localhost")
+    }
 
 
 def connector_password_file(config: MedricalConfig) -> Path | None:

@@ -72,6 +72,19 @@ class StackLayout:
         return self.secrets / "registry.password"
 
     @property
+    def connect_password_file(self) -> Path:
+        return self.secrets / "connect.password"
+
+    @property
+    def connect_users_file(self) -> Path:
+        """Connect's REST users (`user: password` lines), read by its JAAS login module."""
+        return self.secrets / "connect-users.properties"
+
+    @property
+    def connect_jaas_file(self) -> Path:
+        return self.etc / "connect-jaas.conf"
+
+    @property
     def mode_file(self) -> Path:
         """Whether the running stack was started with TLS ("tls") or without ("plain")."""
         return self.run / "mode"
@@ -108,6 +121,11 @@ class TlsFiles:
     @property
     def server_keystore(self) -> Path:
         return self.folder / "server.keystore.pem"
+
+    @property
+    def rest_keystore(self) -> Path:
+        """The server identity as PKCS#12, for Connect's REST server (Jetty reads no PEM)."""
+        return self.folder / "rest-keystore.p12"
 
     @property
     def stack_cert(self) -> Path:

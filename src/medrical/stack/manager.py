@@ -67,7 +67,7 @@ def address(settings: StackSettings, service: str) -> str:
             "kafka": f"{LOOPBACK}:{settings.kafka_port} (mTLS), :{settings.kafka_sasl_port} "
             "(SASL_SSL)",
             "registry": f"https://{LOOPBACK}:{settings.registry_port}/apis/ccompat/v7",
-            "connect": f"http://{LOOPBACK}:{settings.connect_port}",
+            "connect": f"https://{LOOPBACK}:{settings.connect_port}",
         }[service]
     return {
         "postgres": f"postgresql://{LOOPBACK}:{settings.postgres_port}/medrical",
@@ -174,14 +174,26 @@ def check_registry(settings: StackSettings, layout: StackLayout | None = None) -
     return f"{len(response.json())} subject(s)"
 
 
-def check_connect(settings: StackSettings) -> str:
-    base = f"http://{LOOPBACK}:{settings.connect_port}"
-    response = httpx.get(f"{base}/connector-plugins", timeout=5)
-    response.raise_for_status()
-    classes = {plugin["class"] for plugin in response.json()}
-    if fetch.JDBC_SINK_CLASS not in classes:
-        raise StackError(f"Connect is up but does not list {fetch.JDBC_SINK_CLASS}")
-    version = httpx.get(base, timeout=3).json().get("version", "?")
+def check_connect(settings: StackSettings, layout: StackLayout | None = None) -> str:
+    if settings.tls and layout is not None:
+        import ssl
+
+        base = f"https://{LOOPBACK}:{settings.connect_port}"
+        http = httpx.Client(
+            timeout=5,
+            auth=(rendering.CONNECT_USER, _read_secret(layout.connect_password_file)),
+            verify=ssl.create_default_context(cafile=str(layout.tls.ca_cert)),
+        )
+    else:
+        base = f"http://{LOOPBACK}:{settings.connect_port}"
+        http = httpx.Client(timeout=5)
+    with http:
+        response = http.get(f"{base}/connector-plugins")
+        response.raise_for_status()
+        classes = {plugin["class"] for plugin in response.json()}
+        if fetch.JDBC_SINK_CLASS not in classes:
+            raise StackError(f"Connect is up but does not list {fetch.JDBC_SINK_CLASS}")
+        version = http.get(base).json().get("version", "?")
     return f"Kafka Connect {version}, JDBC sink plugin loaded"
 
 
@@ -192,7 +204,7 @@ def _health(settings: StackSettings, layout: StackLayout, service: str) -> str:
         return check_kafka(settings, layout)
     if service == "registry":
         return check_registry(settings, layout)
-    return check_connect(settings)
+    return check_connect(settings, layout)
 
 
 # --- the stack ---------------------------------------------------------------------------------
@@ -300,13 +312,32 @@ class LocalStack:
         tls.ensure_stack_certificates(
             layout.tls, layout.client, (SSL_CA_FILE, SSL_CERT_FILE, SSL_KEY_FILE)
         )
-        for secret_file in (layout.kafka_sasl_password_file, layout.registry_password_file):
+        for secret_file in (
+            layout.kafka_sasl_password_file,
+            layout.registry_password_file,
+            layout.connect_password_file,
+        ):
             if not secret_file.exists():
                 _write_private(secret_file, secrets.token_urlsafe(24) + "\n")
         _write_private(
+            layout.connect_users_file,
+            f"{rendering.CONNECT_USER}: {_read_secret(layout.connect_password_file)}\n",
+        )
+        layout.connect_jaas_file.write_text(
+            rendering.connect_jaas_config(layout.connect_users_file), encoding="utf-8"
+        )
+        keystore_password = secrets.token_urlsafe(24)
+        tls.write_pkcs12(
+            layout.tls.rest_keystore,
+            layout.tls.server_cert,
+            layout.tls.server_key,
+            keystore_password,
+        )
+        _write_private(
             layout.connect_secrets_file,
             f"postgres.password={_postgres_password(layout)}\n"
-            f"registry.password={_read_secret(layout.registry_password_file)}\n",
+            f"registry.password={_read_secret(layout.registry_password_file)}\n"
+            f"{rendering.CONNECT_REST_KEYSTORE_SECRET_KEY}={keystore_password}\n",
         )
         self._prepare_postgres_tls()
         self._write_client_configs()
@@ -340,6 +371,7 @@ class LocalStack:
                 key=layout.client / SSL_KEY_FILE,
                 sasl_password=_read_secret(layout.kafka_sasl_password_file),
                 registry_password=_read_secret(layout.registry_password_file),
+                connect_password=_read_secret(layout.connect_password_file),
             )
             header = (
                 "# Medrical's settings for the local TLS stack, written by `medrical stack up "
@@ -619,9 +651,15 @@ class LocalStack:
             ),
             encoding="utf-8",
         )
+        jaas = (
+            [f"-Djava.security.auth.login.config={self.layout.connect_jaas_file}"]
+            if self.settings.tls
+            else []
+        )
         return process.spawn(
             [
                 *self._java_command(java, self.settings.connect_heap_mb, "connect"),
+                *jaas,
                 "-cp",
                 str(engines / "lib" / "*"),
                 "org.apache.kafka.connect.cli.ConnectDistributed",

@@ -129,12 +129,44 @@ def connect_worker_properties(
         "config.providers.file.param.allowed.paths": str(secrets_file.parent),
     }
     if tls is not None:
+        # The REST API too: HTTPS with the stack's server certificate, and basic auth.
+        lines |= {
+            "listeners": f"https://{LOOPBACK}:{settings.connect_port}",
+            "rest.advertised.listener": "https",
+            "listeners.https.ssl.keystore.type": "PKCS12",
+            "listeners.https.ssl.keystore.location": str(tls.rest_keystore),
+            # Worker properties resolve config providers too: the password stays in its file.
+            "listeners.https.ssl.keystore.password": (
+                f"${{file:{secrets_file}:{CONNECT_REST_KEYSTORE_SECRET_KEY}}}"
+            ),
+            "listeners.https.ssl.client.auth": "none",
+            "listeners.https.ssl.enabled.protocols": "TLSv1.3,TLSv1.2",
+            "rest.extension.classes": CONNECT_BASIC_AUTH_EXTENSION,
+        }
         client = kafka_tls_client_properties(tls)
         # The worker's own clients, and those it makes for connectors' tasks (consumers, the
         # dead-letter producer, admin), each need the settings under their prefix.
         for prefix in ("", "consumer.", "producer.", "admin."):
             lines |= {f"{prefix}{key}": value for key, value in client.items()}
     return "".join(f"{key}={value}\n" for key, value in lines.items())
+
+
+CONNECT_BASIC_AUTH_EXTENSION = (
+    "org.apache.kafka.connect.rest.basic.auth.extension.BasicAuthSecurityRestExtension"
+)
+CONNECT_USER = "medrical"
+# The key, in the secrets file, under which the REST keystore's password is kept.
+CONNECT_REST_KEYSTORE_SECRET_KEY = "rest.keystore.password"  # noqa: S105 - a name, not a secret
+
+
+def connect_jaas_config(users_file: Path) -> str:
+    """The JAAS entry Connect's basic-auth extension reads; it names the users file only."""
+    return (
+        "KafkaConnect {\n"
+        "  org.apache.kafka.connect.rest.basic.auth.extension.PropertyFileLoginModule required\n"
+        f'  file="{users_file}";\n'
+        "};\n"
+    )
 
 
 def log4j2_config(log_name: str) -> str:
@@ -244,6 +276,7 @@ def client_settings(
     key: Path,
     sasl_password: str,
     registry_password: str,
+    connect_password: str,
 ) -> dict[str, Any]:
     """Medrical's settings for the TLS stack, by the transport to Kafka ("SSL" or "SASL_SSL").
 
@@ -288,6 +321,11 @@ def client_settings(
         "registry": {
             "url": f"https://{LOOPBACK}:{settings.registry_port}/apis/ccompat/v7",
             "basic_auth_user_info": f"{REGISTRY_USER}:{registry_password}",
+            "ssl_ca_location": str(ca),
+        },
+        "connect": {
+            "url": f"https://{LOOPBACK}:{settings.connect_port}",
+            "basic_auth_user_info": f"{CONNECT_USER}:{connect_password}",
             "ssl_ca_location": str(ca),
         },
         "postgres": {"sslmode": "verify-full", "sslrootcert": str(ca)},

@@ -226,6 +226,23 @@ def _usable(issued: Issued | None, ca: Issued) -> bool:
     )
 
 
+def write_pkcs12(path: Path, cert: Path, key: Path, password: str) -> None:
+    """The certificate and key of two PEM files as one password-protected PKCS#12 file."""
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    issued = Issued(cert.read_bytes(), key.read_bytes())
+    write_private(
+        path,
+        pkcs12.serialize_key_and_certificates(
+            b"medrical",
+            issued.private_key(),
+            issued.certificate,
+            None,
+            serialization.BestAvailableEncryption(password.encode("utf-8")),
+        ),
+    )
+
+
 def ensure_stack_certificates(
     files: TlsFiles, client_dir: Path, client_files: tuple[str, str, str]
 ) -> bool:
