@@ -437,7 +437,7 @@ class LocalStack:
         last_error = ""
         while time.monotonic() < deadline:
             if child.poll() is not None:
-                self.layout.pid_file(service).unlink(missing_ok=True)
+                process.stop(self.layout.pid_file(service))  # forgets the PID file and child
                 raise StackError(
                     f"{service} exited during start-up (exit code {child.returncode}).",
                     hint=f"Full log: {self.layout.log_file(service)}",

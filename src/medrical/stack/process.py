@@ -67,8 +67,11 @@ def read_pid_file(path: Path) -> TrackedProcess | None:
 def running(path: Path) -> TrackedProcess | None:
     """The process recorded in the PID file, if it is still the one we started."""
     tracked = read_pid_file(path)
-    if tracked is not None and tracked.alive():
+    if tracked is None:
+        return None
+    if tracked.alive():
         return tracked
+    _reap(tracked.pid)  # ended (perhaps stopped by another process): collect it if ours
     return None
 
 
@@ -104,9 +107,6 @@ def stop(pid_file: Path, *, timeout_s: float = 30.0) -> bool:
     """Stop the process of a PID file (TERM, then KILL after the timeout); True if it ran."""
     tracked = running(pid_file)
     if tracked is None:
-        recorded = read_pid_file(pid_file)
-        if recorded is not None:
-            _reap(recorded.pid)  # ended on its own: collect it if it was our child
         pid_file.unlink(missing_ok=True)
         return False
     with contextlib.suppress(ProcessLookupError):
