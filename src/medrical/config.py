@@ -101,6 +101,18 @@ def _check_optional_port(value: int | None) -> int | None:
     return None if value is None else _check_port(value)
 
 
+# Every port setting of the local stack, by field name.
+STACK_PORT_FIELDS = (
+    "kafka_port",
+    "controller_port",
+    "registry_port",
+    "registry_management_port",
+    "connect_port",
+    "postgres_port",
+    "kafka_sasl_port",
+)
+
+
 class StackSettings(_Section):
     """The local stack: where it lives and which loopback ports it serves on.
 
@@ -125,15 +137,7 @@ class StackSettings(_Section):
     connect_heap_mb: int = 512
     registry_heap_mb: int = 384
 
-    _ports = field_validator(
-        "kafka_port",
-        "controller_port",
-        "registry_port",
-        "registry_management_port",
-        "connect_port",
-        "postgres_port",
-        "kafka_sasl_port",
-    )(_check_port)
+    _ports = field_validator(*STACK_PORT_FIELDS)(_check_port)
 
     @property
     def postgres_password_file(self) -> Path:

@@ -20,7 +20,14 @@ from typing import Any
 
 import httpx
 
-from medrical.config import LOOPBACK, SSL_CA_FILE, SSL_CERT_FILE, SSL_KEY_FILE, StackSettings
+from medrical.config import (
+    LOOPBACK,
+    SSL_CA_FILE,
+    SSL_CERT_FILE,
+    SSL_KEY_FILE,
+    STACK_PORT_FIELDS,
+    StackSettings,
+)
 from medrical.errors import StackError
 from medrical.stack import fetch, process, rendering
 from medrical.stack.java import JavaRuntime, find_java
@@ -736,15 +743,7 @@ def _pg_major(bindir: Path) -> int:
 
 
 def _port_setting(settings: StackSettings, port: int) -> str:
-    for name in (
-        "kafka_port",
-        "controller_port",
-        "registry_port",
-        "registry_management_port",
-        "connect_port",
-        "postgres_port",
-        "kafka_sasl_port",
-    ):
+    for name in STACK_PORT_FIELDS:
         if getattr(settings, name) == port:
             return name
     return "port"

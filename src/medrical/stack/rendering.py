@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from medrical.config import LOOPBACK, StackSettings
+from medrical.config import LOOPBACK, STACK_PORT_FIELDS, StackSettings
 from medrical.stack.layout import TlsFiles
 
 CONNECT_GROUP = "medrical-connect"
@@ -303,18 +303,7 @@ def client_settings(
     stack: dict[str, Any] = {
         "home": str(settings.home),
         "tls": True,
-        **{
-            name: getattr(settings, name)
-            for name in (
-                "kafka_port",
-                "kafka_sasl_port",
-                "controller_port",
-                "registry_port",
-                "registry_management_port",
-                "connect_port",
-                "postgres_port",
-            )
-        },
+        **{name: getattr(settings, name) for name in STACK_PORT_FIELDS},
     }
     return {
         "kafka": kafka,
