@@ -99,7 +99,7 @@ def test_sepsis_escalates_to_medium_then_high_and_alerts_reach_postgres(
         try:
             wait_for(
                 lambda: caught_up(live_config, group, topic),
-                timeout_s=60,
+                timeout_s=180,
                 what="the monitor to commit every reading",
             )
         finally:
@@ -184,7 +184,7 @@ def test_kill_9_and_restart_give_the_same_alerts_as_an_uninterrupted_run(
         processes.append(process)
         wait_for(
             lambda: caught_up(live_config, group, steady),
-            timeout_s=60,
+            timeout_s=180,
             what="the uninterrupted monitor to finish",
         )
         code, out = stop_process(process)
@@ -200,7 +200,7 @@ def test_kill_9_and_restart_give_the_same_alerts_as_an_uninterrupted_run(
             assert done < total, "the monitor finished before it could be killed"
             return True if done > 0 else None
 
-        wait_for(mid_stream, timeout_s=60, interval_s=0.05, what="the monitor to commit some")
+        wait_for(mid_stream, timeout_s=180, interval_s=0.05, what="the monitor to commit some")
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
         before, total = progress(live_config, group, interrupted)
@@ -210,7 +210,7 @@ def test_kill_9_and_restart_give_the_same_alerts_as_an_uninterrupted_run(
         processes.append(process)
         wait_for(
             lambda: caught_up(live_config, group, interrupted),
-            timeout_s=60,
+            timeout_s=180,
             what="the restarted monitor to finish",
         )
         code, out = stop_process(process)
@@ -243,7 +243,7 @@ def test_kill_9_and_restart_give_the_same_alerts_as_an_uninterrupted_run(
                 if table_row_count(live_config, table) == len(reference_ids)
                 else None
             ),
-            timeout_s=60,
+            timeout_s=180,
             what=f"{len(reference_ids)} rows in table {table}",
         )
     assert set(stored_alert_ids(live_config, tables[1])) == set(reference_ids)
@@ -281,7 +281,7 @@ def test_a_second_monitor_takes_over_partitions_with_their_patients_state(
             workers[0].start()
             wait_for(
                 lambda: caught_up(live_config, group, topic),
-                timeout_s=60,
+                timeout_s=180,
                 what="the first monitor to finish the first half",
             )
             # The second member joins: the group rebalances, and the partitions it receives
@@ -290,13 +290,13 @@ def test_a_second_monitor_takes_over_partitions_with_their_patients_state(
             workers[1].start()
             wait_for(
                 lambda: True if partitions_of(second) else None,
-                timeout_s=60,
+                timeout_s=180,
                 what="the second monitor to be assigned partitions",
             )
             produce(live_config, [topic], records[half:])
             wait_for(
                 lambda: caught_up(live_config, group, topic),
-                timeout_s=60,
+                timeout_s=180,
                 what="both monitors to finish",
             )
         finally:
