@@ -4,6 +4,7 @@ reading back what the engines hold."""
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -22,6 +23,8 @@ from confluent_kafka.admin import AdminClient
 from medrical.config import MedricalConfig
 from medrical.kafka_clients import client_conf, registry_client
 from medrical.monitor.decoding import CachedAvroDecoder
+from medrical.monitor.stream import MonitorOptions, StreamMonitor
+from medrical.producing.run import StopFlag
 from medrical.simulation import Simulator
 
 T = TypeVar("T")
@@ -187,3 +190,24 @@ def progress(config: MedricalConfig, group: str, topic: str) -> tuple[int, int]:
 def caught_up(config: MedricalConfig, group: str, topic: str) -> bool | None:
     done, total = progress(config, group, topic)
     return True if done == total else None
+
+
+def monitor_until_caught_up(config: MedricalConfig, topic: str, timeout_s: float = 180) -> Any:
+    """Run a monitor of its own group over `topic` in a thread until it has committed every
+    reading; return its summary."""
+    group = f"it-{uuid.uuid4().hex[:10]}"
+    stop = StopFlag()
+    with StreamMonitor(config, MonitorOptions(group=group, topics=f"^{topic}$")) as monitor:
+        worker = threading.Thread(target=monitor.run, args=(stop,))
+        worker.start()
+        try:
+            wait_for(
+                lambda: caught_up(config, group, topic),
+                timeout_s=timeout_s,
+                what="the monitor to commit every reading",
+            )
+        finally:
+            stop.set()
+            worker.join(timeout=30)
+        assert not worker.is_alive()
+        return monitor.summary

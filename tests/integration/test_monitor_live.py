@@ -29,6 +29,7 @@ from medrical.stack.layout import StackLayout
 from tests.integration.helpers import (
     START_MS,
     caught_up,
+    monitor_until_caught_up,
     progress,
     read_alerts,
     table_row_count,
@@ -89,24 +90,7 @@ def test_sepsis_escalates_to_medium_then_high_and_alerts_reach_postgres(
     # One reading a minute: twelve hours of a ward pass in seconds.
     records = ward({"S": ("sepsis", 1), "T": ("stable", 6)}, hours=12, interval_s=60)
     produce(live_config, [topic], records)
-    group = f"it-{uuid.uuid4().hex[:10]}"
-
-    stop = StopFlag()
-    options = MonitorOptions(group=group, topics=f"^{topic}$")
-    with StreamMonitor(live_config, options) as monitor:
-        worker = threading.Thread(target=monitor.run, args=(stop,))
-        worker.start()
-        try:
-            wait_for(
-                lambda: caught_up(live_config, group, topic),
-                timeout_s=180,
-                what="the monitor to commit every reading",
-            )
-        finally:
-            stop.set()
-            worker.join(timeout=30)
-        assert not worker.is_alive()
-        summary = monitor.summary
+    summary = monitor_until_caught_up(live_config, topic)
     assert summary.readings == len(records)
     assert summary.invalid == 0
 

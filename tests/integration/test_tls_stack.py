@@ -15,7 +15,6 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,9 +29,7 @@ from medrical.config import MedricalConfig, StackSettings, load_config, render_t
 from medrical.errors import ConfigError, MedricalError, ServiceUnavailableError
 from medrical.kafka_clients import ensure_kafka_reachable, registry_client
 from medrical.monitor.records import alerts_topic_for
-from medrical.monitor.stream import MonitorOptions, StreamMonitor
 from medrical.producing import BiometricsProducer
-from medrical.producing.run import StopFlag
 from medrical.sink import ConnectClient, sink_config
 from medrical.sink.alerts import alerts_sink_config
 from medrical.stack import process
@@ -41,7 +38,7 @@ from medrical.stack.manager import CLIENT_CONFIG_SASL_SSL, CLIENT_CONFIG_SSL, Lo
 from medrical.stack.tls import issue, new_ca
 from tests.conftest import TEST_PORTS
 from tests.integration.helpers import (
-    caught_up,
+    monitor_until_caught_up,
     read_alerts,
     synthetic_reading,
     unique_topic,
@@ -146,20 +143,7 @@ def test_monitor_alerts_over_each_transport(
     with BiometricsProducer(config, topic) as producer:
         for record in records:
             producer.send(record)
-    group = f"it-{uuid.uuid4().hex[:10]}"
-    stop = StopFlag()
-    with StreamMonitor(config, MonitorOptions(group=group, topics=f"^{topic}$")) as monitor:
-        worker = threading.Thread(target=monitor.run, args=(stop,))
-        worker.start()
-        try:
-            wait_for(
-                lambda: caught_up(config, group, topic),
-                timeout_s=90,
-                what="the monitor to commit every reading",
-            )
-        finally:
-            stop.set()
-            worker.join(timeout=30)
+    monitor_until_caught_up(config, topic)
     alerts = read_alerts(config, alerts_topic)
     assert {a["patient_id"] for a in alerts} == {"SP-000001"}
     assert "high" in {a["risk"] for a in alerts if a["kind"] == "escalation"}
