@@ -4,10 +4,14 @@ reading back what the engines hold."""
 from __future__ import annotations
 
 import itertools
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import psycopg
@@ -211,3 +215,30 @@ def monitor_until_caught_up(config: MedricalConfig, topic: str, timeout_s: float
             worker.join(timeout=30)
         assert not worker.is_alive()
         return monitor.summary
+
+
+@contextmanager
+def running_dashboard(env: dict[str, str], *args: str) -> Iterator[str]:
+    """`medrical dashboard` on a free loopback port as a child process; yields its URL and
+    stops it by its own PID (SIGINT, then SIGKILL) on the way out."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "medrical", "dashboard", "--port", "0", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert "http://127.0.0.1:" in line, f"no URL printed (exit code {process.poll()})"
+        yield line.split(" on ", 1)[1].split()[0]
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()

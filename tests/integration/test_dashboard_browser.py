@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -33,7 +30,7 @@ from medrical.producing import BiometricsProducer
 from medrical.simulation import Simulator
 from medrical.sink import ConnectClient, sink_config
 from medrical.stack.layout import StackLayout
-from tests.integration.helpers import unique_topic, wait_for
+from tests.integration.helpers import running_dashboard, unique_topic, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -91,28 +88,8 @@ def child_env(config: MedricalConfig) -> dict[str, str]:
 
 @pytest.fixture
 def dashboard_url(live_config: MedricalConfig) -> Iterator[str]:
-    medrical = Path(sys.executable).parent / "medrical"
-    process = subprocess.Popen(
-        [str(medrical), "dashboard", "--port", "0", "--own-alerts", "always"],
-        env=child_env(live_config),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert "http://127.0.0.1:" in line, f"no URL printed (exit code {process.poll()})"
-        yield line.split(" on ", 1)[1].split()[0]
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
+    with running_dashboard(child_env(live_config), "--own-alerts", "always") as url:
+        yield url
 
 
 class Stream:

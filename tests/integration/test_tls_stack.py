@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import signal
 import ssl
 import subprocess
 import sys
@@ -40,6 +39,7 @@ from tests.conftest import TEST_PORTS
 from tests.integration.helpers import (
     monitor_until_caught_up,
     read_alerts,
+    running_dashboard,
     synthetic_reading,
     unique_topic,
     wait_for,
@@ -200,18 +200,7 @@ def test_live_checks_and_the_dashboard_over_mutual_tls(
         outcome = _medrical(check, env)
         assert outcome.returncode == 0, outcome.stdout + outcome.stderr
 
-    dashboard = subprocess.Popen(
-        [sys.executable, "-m", "medrical", "dashboard", "--port", "0"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert dashboard.stdout is not None
-        line = dashboard.stdout.readline()
-        assert "http://127.0.0.1:" in line, f"no URL printed (exit code {dashboard.poll()})"
-        url = line.split(" on ", 1)[1].split()[0]
+    with running_dashboard(env) as url:
         topic = unique_topic("tlsdash")
         with BiometricsProducer(mtls_config, topic) as producer:
 
@@ -224,15 +213,6 @@ def test_live_checks_and_the_dashboard_over_mutual_tls(
                 return len(seen) if len(seen) >= 5 else None
 
             wait_for(streamed, timeout_s=60, interval_s=1, what="patients on the dashboard")
-    finally:
-        dashboard.send_signal(signal.SIGINT)
-        try:
-            dashboard.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            dashboard.kill()
-            dashboard.wait(timeout=10)
-        if dashboard.stdout is not None:
-            dashboard.stdout.close()
 
 
 def _medrical(arguments: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
