@@ -53,9 +53,9 @@ from medrical import schemas
 from medrical.config import MedricalConfig, load_config
 from medrical.kafka_clients import client_conf, registry_client
 from medrical.monitor import AlertEngine, VitalsEvent
-from medrical.monitor.decoding import CachedAvroDecoder
 from medrical.monitor.records import alerts_topic_for
 from medrical.producing import BiometricsProducer
+from medrical.schemas.wire import CachedAvroDecoder
 from medrical.simulation import Simulator
 
 START_MS = 1_767_225_600_000

@@ -26,9 +26,9 @@ from confluent_kafka.admin import AdminClient
 
 from medrical.config import MedricalConfig
 from medrical.kafka_clients import client_conf, registry_client
-from medrical.monitor.decoding import CachedAvroDecoder
 from medrical.monitor.stream import MonitorOptions, StreamMonitor
 from medrical.producing.run import StopFlag
+from medrical.schemas.wire import CachedAvroDecoder
 from medrical.simulation import Simulator
 
 T = TypeVar("T")

@@ -14,6 +14,7 @@ from pydantic import SecretStr
 
 from medrical import schemas
 from medrical.dashboard import acks, history, security
+from medrical.dashboard.feed import decode_alert
 from medrical.dashboard.store import HistoryRows
 from medrical.dashboard.ward import (
     TREND_BUCKET_MS,
@@ -22,14 +23,9 @@ from medrical.dashboard.ward import (
     WardState,
     normalise_alert,
 )
-from medrical.dashboard.wire import (
-    SchemaCache,
-    WireFormatError,
-    decode_alert,
-    decode_avro,
-)
 from medrical.errors import ConfigError, InputError
 from medrical.news2 import Consciousness, Vitals, score
+from medrical.schemas.wire import CachedAvroDecoder, WireFormatError
 
 START = 1_767_225_600_000
 
@@ -271,25 +267,25 @@ def test_avro_values_decode_with_one_registry_fetch_per_schema_id() -> None:
         asked.append(schema_id)
         return schemas.schema_text(schemas.BIOMETRICS_VALUE)
 
-    cache = SchemaCache(fetch)
+    cache = CachedAvroDecoder(fetch)
     record = reading()
     for _ in range(3):
-        decoded = decode_avro(framed(record), cache)
+        decoded = cache.decode(framed(record))
         assert decoded == {**record, "body_temperature": pytest.approx(36.8)}
     assert isinstance(decoded["event_time"], int), "timestamps stay ms, not datetimes"
     assert asked == [7]
 
 
 def test_values_outside_the_wire_format_are_rejected() -> None:
-    cache = SchemaCache(lambda _id: schemas.schema_text(schemas.BIOMETRICS_VALUE))
+    cache = CachedAvroDecoder(lambda _id: schemas.schema_text(schemas.BIOMETRICS_VALUE))
     with pytest.raises(WireFormatError):
-        decode_avro(b'{"patient_id": "P-1"}', cache)
+        cache.decode(b'{"patient_id": "P-1"}')
     with pytest.raises(WireFormatError):
-        decode_avro(b"\x00\x00\x00\x00\x07\xff", cache)
+        cache.decode(b"\x00\x00\x00\x00\x07\xff")
 
 
 def test_alert_values_may_be_json_or_avro() -> None:
-    cache = SchemaCache(lambda _id: schemas.schema_text(schemas.BIOMETRICS_VALUE))
+    cache = CachedAvroDecoder(lambda _id: schemas.schema_text(schemas.BIOMETRICS_VALUE))
     assert decode_alert(b'{"alert_id": "a", "patient_id": "P"}', cache) == {
         "alert_id": "a",
         "patient_id": "P",

@@ -21,7 +21,6 @@ from medrical import schemas
 from medrical.errors import ExitCode, InputError
 from medrical.monitor import Alert, AlertEngine, AlertKind, LabelledReading, VitalsEvent, evaluate
 from medrical.monitor.assessment import BoundaryReadings, simulate
-from medrical.monitor.decoding import CachedAvroDecoder, WireFormatError, without_logical_types
 from medrical.monitor.records import (
     ALERT_VALUE,
     alert_record,
@@ -33,6 +32,7 @@ from medrical.monitor.records import (
 from medrical.monitor.stream import MonitorOptions
 from medrical.monitor.view import WardView
 from medrical.news2 import ClinicalRisk
+from medrical.schemas.wire import CachedAvroDecoder, WireFormatError, without_logical_types
 from medrical.simulation import Simulator
 from tests.unit.cli_harness import isolate_cli, run_cli
 

@@ -1,6 +1,6 @@
 """The live ward dashboard: a web page fed by Medrical's own Kafka consumer.
 
-The core (ward state, wire decoding, history scoring, acknowledgement rules) is plain Python and
+The core (ward state, alert decoding, history scoring, acknowledgement rules) is plain Python and
 needs no web server; only `medrical.dashboard.app` and `medrical.dashboard.server` import the
 optional web dependencies (`pip install 'medrical[dashboard]'`).
 

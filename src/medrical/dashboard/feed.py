@@ -8,18 +8,20 @@ comes from PostgreSQL instead.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message
 
 from medrical.config import MedricalConfig
 from medrical.dashboard.ward import WardState
-from medrical.dashboard.wire import SchemaCache, WireFormatError, decode_alert, decode_avro
 from medrical.kafka_clients import client_conf, registry_client
+from medrical.schemas.wire import CachedAvroDecoder, WireFormatError, is_framed
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,7 @@ class LiveFeed:
         )
         conf.update(config.kafka.extra)
         self._registry = registry_client(config)
-        self._schemas = SchemaCache(self._schema_text)
+        self._decoder = CachedAvroDecoder(self._schema_text)
         self._consumer = Consumer(conf)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="medrical-dashboard-feed")
@@ -115,9 +117,9 @@ class LiveFeed:
         self.messages += 1
         try:
             if topic.startswith(ALERT_PREFIX):
-                self._ward.apply_monitor_alert(decode_alert(value, self._schemas))
+                self._ward.apply_monitor_alert(decode_alert(value, self._decoder))
             else:
-                self._ward.apply_reading(decode_avro(value, self._schemas), topic)
+                self._ward.apply_reading(self._decoder.decode(value), topic)
         except WireFormatError as exc:
             self.undecodable += 1
             self._note_error(f"{topic} offset {message.offset()}: {exc}")
@@ -129,3 +131,16 @@ class LiveFeed:
         if text != self.last_error:
             log.warning("live feed: %s", text)
         self.last_error = text
+
+
+def decode_alert(value: bytes, decoder: CachedAvroDecoder) -> Mapping[str, Any]:
+    """An alert value: Confluent-framed Avro, or a JSON object."""
+    if is_framed(value):
+        return decoder.decode(value)
+    try:
+        record = json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WireFormatError(f"alert value is neither Avro nor JSON: {exc}") from exc
+    if not isinstance(record, dict):
+        raise WireFormatError("alert value is JSON but not an object")
+    return record

@@ -61,7 +61,6 @@ from medrical.kafka_clients import (
     registry_client,
 )
 from medrical.monitor.alerts import Alert
-from medrical.monitor.decoding import CachedAvroDecoder, WireFormatError
 from medrical.monitor.engine import AlertEngine, ScoredReading
 from medrical.monitor.events import VitalsEvent
 from medrical.monitor.policy import AlertPolicy
@@ -75,6 +74,7 @@ from medrical.monitor.records import (
     decode_state,
     encode_state,
 )
+from medrical.schemas.wire import CachedAvroDecoder, WireFormatError
 
 log = logging.getLogger(__name__)
 

@@ -1,13 +1,13 @@
-"""Decoding Avro values in the Confluent wire format, fast.
+"""The Confluent wire format, for every consumer of Medrical's topics.
 
-The wire format is one magic byte (0), the writer schema's id as a 4-byte big-endian integer,
-then the Avro binary body. confluent-kafka's AvroDeserializer reads it too, but does a
+A framed value is one magic byte (0), the writer schema's registry id as a 4-byte big-endian
+integer, then the Avro binary body. confluent-kafka's AvroDeserializer reads it too, but does a
 registry-cache lookup, a schema resolution and a logical-type conversion for every message;
 here the parsed writer schema is cached per id and the body read with fastavro's schemaless
 reader, several times faster (see benchmarks/bench_monitor_latency.py).
 
 Logical types are stripped from the cached schema, so a `timestamp-millis` field comes back as
-the int of milliseconds the events carry rather than a datetime: the engine wants the int, and
+the int of milliseconds the events carry rather than a datetime: consumers want the int, and
 not building datetimes is part of the speed-up.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -32,7 +33,7 @@ SchemaFetcher = Callable[[int], str]
 
 
 class WireFormatError(InputError):
-    """A message that is not a Confluent-framed Avro value, or whose body does not decode."""
+    """A value that is not a Confluent-framed Avro record, or whose body does not decode."""
 
 
 def without_logical_types(schema: Any) -> Any:
@@ -48,10 +49,15 @@ def without_logical_types(schema: Any) -> Any:
     return schema
 
 
+def is_framed(payload: bytes) -> bool:
+    """Whether `payload` starts like a Confluent-framed value."""
+    return len(payload) >= HEADER_SIZE and payload[0] == MAGIC_BYTE
+
+
 def schema_id_of(payload: bytes) -> int:
     """The writer schema id from the 5-byte header; WireFormatError if there is none."""
     if len(payload) < HEADER_SIZE:
-        raise WireFormatError(f"message of {len(payload)} bytes is shorter than the Avro header")
+        raise WireFormatError(f"value of {len(payload)} bytes is shorter than the Avro header")
     magic, schema_id = _HEADER.unpack_from(payload)
     if magic != MAGIC_BYTE:
         raise WireFormatError(f"unknown magic byte {magic} (expected {MAGIC_BYTE})")
@@ -59,23 +65,35 @@ def schema_id_of(payload: bytes) -> int:
 
 
 class CachedAvroDecoder:
-    """Decode Confluent-framed Avro values with one parsed writer schema per schema id.
+    """Decode Confluent-framed Avro records with one parsed writer schema per schema id.
 
     Records are returned as written (no resolution against a reader schema): fields a newer
     writer added are present, fields an older writer lacked are absent, and consumers read
-    them with `.get()`.
+    them with `.get()`. Each id is fetched at most once, also when several threads decode.
     """
 
     def __init__(self, fetch_schema: SchemaFetcher) -> None:
         self._fetch_schema = fetch_schema
         self._schemas: dict[int, Any] = {}
+        self._lock = threading.Lock()
+        self.fetches = 0
 
     def writer_schema(self, schema_id: int) -> Any:
         schema = self._schemas.get(schema_id)
-        if schema is None:
-            text = self._fetch_schema(schema_id)
-            schema = parse_schema(without_logical_types(json.loads(text)))
-            self._schemas[schema_id] = schema
+        if schema is not None:
+            return schema
+        with self._lock:
+            schema = self._schemas.get(schema_id)
+            if schema is None:
+                self.fetches += 1
+                text = self._fetch_schema(schema_id)
+                try:
+                    schema = parse_schema(without_logical_types(json.loads(text)))
+                except Exception as exc:  # not JSON, or JSON that is not an Avro schema
+                    raise WireFormatError(
+                        f"schema {schema_id} is not a usable Avro schema"
+                    ) from exc
+                self._schemas[schema_id] = schema
         return schema
 
     def decode(self, payload: bytes) -> dict[str, Any]:
