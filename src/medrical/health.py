@@ -74,7 +74,7 @@ def _timed(
 # --- Kafka -------------------------------------------------------------------------------------
 
 
-class _LibrdkafkaLog:
+class LibrdkafkaDebugLog:
     """Receives librdkafka's own log lines, which would otherwise go straight to stderr and
     repeat every reconnect attempt; they stay available at debug level."""
 
@@ -94,7 +94,7 @@ def check_kafka(settings: KafkaSettings, timeout_s: float = DEFAULT_TIMEOUT_S) -
             "socket.connection.setup.timeout.ms": timeout_ms,
             "socket.timeout.ms": timeout_ms,
             "error_cb": errors.append,
-            "logger": _LibrdkafkaLog(),
+            "logger": LibrdkafkaDebugLog(),
         }
     )
     target = settings.bootstrap_servers or ""

@@ -159,7 +159,7 @@ def test_a_taken_port_is_reported_with_the_setting_to_change(settings: StackSett
         port = holder.getsockname()[1]
         stack = LocalStack(settings.model_copy(update={"kafka_port": port}))
         with pytest.raises(StackError) as caught:
-            stack._check_ports_free("kafka")
+            stack.check_ports_free(stack.service("kafka"))
     message = str(caught.value)
     assert f"port {port}" in message
     assert "MEDRICAL_STACK__KAFKA_PORT" in message
@@ -221,7 +221,7 @@ def test_a_service_that_dies_at_start_up_shows_its_log(
         log_file=log,
     )
     with pytest.raises(StackError) as caught:
-        stack._wait_healthy("kafka", child)
+        stack.wait_healthy(stack.service("kafka"), child)
     text = str(caught.value)
     assert "exited during start-up (exit code 3)" in text
     assert "FATAL: broken on purpose" in text

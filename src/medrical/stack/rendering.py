@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from medrical.config import LOOPBACK, STACK_PORT_FIELDS, StackSettings
+from medrical.config import LOOPBACK, STACK_PORT_FIELDS, SaslMechanism, StackSettings
 from medrical.stack.layout import TlsFiles
 
 CONNECT_GROUP = "medrical-connect"
 # The SCRAM user Medrical's clients authenticate as on the SASL_SSL listener, and the
 # registry's basic-auth user.
 KAFKA_SASL_USER = "medrical"
-KAFKA_SASL_MECHANISM = "SCRAM-SHA-512"
+KAFKA_SASL_MECHANISM: SaslMechanism = "SCRAM-SHA-512"
 REGISTRY_USER = "medrical"
 # Environment variable the registry reads its user's password from (never its command line).
 REGISTRY_PASSWORD_ENV = "MEDRICAL_REGISTRY_PASSWORD"  # noqa: S105 (a name, not a password)
