@@ -19,12 +19,17 @@ from typing import Any
 import httpx
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
-from confluent_kafka.schema_registry import SchemaRegistryClient, topic_subject_name_strategy
+from confluent_kafka.schema_registry import (
+    Schema,
+    SchemaRegistryClient,
+    topic_subject_name_strategy,
+)
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from medrical.config import KafkaSettings, MedricalConfig, mask_url
 from medrical.errors import ConfigError, ServiceUnavailableError
+from medrical.schemas.wire import FramedAvroEncoder, MessageField, SchemaRegistrar, subject_name
 
 _librdkafka_log = logging.getLogger("medrical.librdkafka")
 
@@ -252,6 +257,43 @@ def avro_serializer(registry: SchemaRegistryClient, schema: str) -> AvroSerializ
         registry, schema, conf={"subject.name.strategy": topic_subject_name_strategy}
     )
     return serializer
+
+
+def schema_registrar(registry: SchemaRegistryClient, url: str | None) -> SchemaRegistrar:
+    """Registration as AvroSerializer does it with auto-registration: the client's own cache
+    first, then a POST to the subject's versions, schemas not normalised."""
+    shown = mask_url(url or "")
+
+    def register(subject: str, schema_text: str) -> int:
+        try:
+            registered = registry.register_schema_full_response(
+                subject, Schema(schema_text, "AVRO"), normalize_schemas=False
+            )
+        except SchemaRegistryError as exc:
+            raise ServiceUnavailableError(
+                "schema registry", f"{shown} refused the schema of {subject}: {exc}"
+            ) from exc
+        if registered.schema_id is None:
+            raise ServiceUnavailableError(
+                "schema registry", f"{shown} registered {subject} but returned no schema id"
+            )
+        schema_id: int = registered.schema_id
+        return schema_id
+
+    return register
+
+
+def avro_encoder(
+    registry: SchemaRegistryClient,
+    url: str | None,
+    schema_text: str,
+    topic: str,
+    field: MessageField,
+) -> FramedAvroEncoder:
+    """A fast encoder of `topic`'s keys or values, registering under `<topic>-<field>`."""
+    return FramedAvroEncoder(
+        schema_text, subject_name(topic, field), schema_registrar(registry, url)
+    )
 
 
 _BROKER_NAME = re.compile(r"\b[a-z_]+://\S+", re.IGNORECASE)
