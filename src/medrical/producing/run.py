@@ -169,6 +169,10 @@ class RunSummary:
         return f"{text} ({self.stopped_by})"
 
 
+Progress = Callable[[int, int, int], None]
+"""Called with (sent, delivered, failed) about twice a second while the loop runs."""
+
+
 def run_loop(
     readings: Iterable[Reading],
     sink: EventSink,
@@ -178,19 +182,30 @@ def run_loop(
     stop: StopFlag,
     skipped: Callable[[], int] = lambda: 0,
     on_status: Callable[[str], None] | None = None,
+    on_progress: Progress | None = None,
+    origin_ms: int | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> RunSummary:
-    """Send readings to `sink` at the pace asked for, until a limit or a stop request."""
+    """Send readings to `sink` at the pace asked for, until a limit or a stop request.
+
+    `origin_ms` is the event time that falls due when the loop starts (default: the first
+    reading's): a shard of a ward starts from the ward's start, not from its own first patient.
+    """
     started = clock()
     deadline = None if limits.duration_s is None else started + limits.duration_s
-    first_event_ms: int | None = None
+    count = limits.count
+    first_event_ms: int | None = origin_ms
+    # As fast as possible and without a deadline, nothing needs the clock between two events.
+    timed = pacing.speed is not None or pacing.rate is not None or deadline is not None
+    reporting = on_status is not None or on_progress is not None
     next_status = started + _STATUS_EVERY_S
     stopped_by = "source exhausted"
     index = 0
     source: Iterator[Reading] = iter(readings)
+    send = sink.send
     while True:
-        if limits.count is not None and index >= limits.count:
-            stopped_by = f"--count {limits.count} reached"
+        if count is not None and index >= count:
+            stopped_by = f"--count {count} reached"
             break
         if stop:
             stopped_by = stop.reason or "stopped"
@@ -198,29 +213,33 @@ def run_loop(
         reading = next(source, None)
         if reading is None:
             break
-        if first_event_ms is None:
-            first_event_ms = reading.event_time
-        wait_s = pacing.seconds_until_due(reading, index, first_event_ms, clock() - started)
-        if deadline is not None and clock() + wait_s >= deadline:
-            # This event would only fall due after the deadline: stop on time, not after it.
-            _wait_until(sink, stop, clock, deadline)
-            stopped_by = f"--duration {limits.duration_s:g} s reached"
-            break
-        if wait_s > 0:
-            _wait_until(sink, stop, clock, clock() + wait_s)
-            if stop:
-                stopped_by = stop.reason or "stopped"
+        if timed:
+            if first_event_ms is None:
+                first_event_ms = reading.event_time
+            wait_s = pacing.seconds_until_due(reading, index, first_event_ms, clock() - started)
+            if deadline is not None and clock() + wait_s >= deadline:
+                # This event would only fall due after the deadline: stop on time, not after.
+                _wait_until(sink, stop, clock, deadline)
+                stopped_by = f"--duration {limits.duration_s:g} s reached"
                 break
-        sink.send(reading)
+            if wait_s > 0:
+                _wait_until(sink, stop, clock, clock() + wait_s)
+                if stop:
+                    stopped_by = stop.reason or "stopped"
+                    break
+        send(reading)
         index += 1
-        if on_status is not None and clock() >= next_status:
+        if reporting and clock() >= next_status:
             next_status = clock() + _STATUS_EVERY_S
             sent, delivered, failed = sink.counts()
-            elapsed = clock() - started
-            on_status(
-                f"{sent} sent, {delivered} delivered, {failed} failed, "
-                f"{sent / elapsed if elapsed > 0 else 0:,.0f} events/s"
-            )
+            if on_progress is not None:
+                on_progress(sent, delivered, failed)
+            if on_status is not None:
+                elapsed = clock() - started
+                on_status(
+                    f"{sent} sent, {delivered} delivered, {failed} failed, "
+                    f"{sent / elapsed if elapsed > 0 else 0:,.0f} events/s"
+                )
     sink.finish()
     sent, delivered, failed = sink.counts()
     return RunSummary(
