@@ -16,6 +16,7 @@ from medrical.simulation.scenario import (
     load_builtin_scenario,
     load_scenario_file,
 )
+from medrical.simulation.shard import WHOLE_WARD, Shard
 from medrical.simulation.simulator import CADENCES, Cadence, Simulator
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "FIELD_NAMES",
     "MIX",
     "SURVIVABLE_BOUNDS",
+    "WHOLE_WARD",
     "Baseline",
     "Cadence",
     "CsvReplay",
@@ -32,6 +34,7 @@ __all__ = [
     "Reading",
     "RowProblem",
     "Scenario",
+    "Shard",
     "Simulator",
     "builtin_scenario_names",
     "load_builtin_scenario",

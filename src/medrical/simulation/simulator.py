@@ -1,5 +1,10 @@
 """The simulator: many synthetic patients, one seeded stream of readings in event-time order.
 
+Every patient draws from random streams of its own, seeded from the seed and the patient's
+number: a patient's profile and readings are the same whichever other patients are simulated
+beside it, so a ward split into shards (processes, machines) gives the same readings as the
+whole ward in one process.
+
 Each vital is a latent physiological value that reverts towards the patient's current target
 as an Ornstein-Uhlenbeck process, discretised exactly for the step between two readings, so
 consecutive readings are strongly correlated. A reading adds measurement noise to the latent
@@ -29,6 +34,7 @@ from medrical.simulation.physiology import (
 )
 from medrical.simulation.reading import Reading
 from medrical.simulation.scenario import MIX, Scenario, resolve_scenarios
+from medrical.simulation.shard import WHOLE_WARD, Shard
 
 Cadence = Literal["monitor", "ward"]
 CADENCES: Final[tuple[str, ...]] = get_args(Cadence)
@@ -94,6 +100,8 @@ class _PatientState:
         "artifact_left",
         "artifact_probe_off",
         "artifact_spike",
+        "bits",
+        "chance",
         "consciousness",
         "diastolic",
         "diastolic_target",
@@ -105,6 +113,7 @@ class _PatientState:
         "refresh_due",
         "respiratory_rate",
         "respiratory_rate_target",
+        "rng",
         "round_due",
         "scenario",
         "spo2",
@@ -114,11 +123,16 @@ class _PatientState:
         "temperature",
         "temperature_due",
         "temperature_target",
+        "uniform",
     )
 
-    def __init__(self, profile: PatientProfile, scenario: Scenario) -> None:
+    def __init__(self, profile: PatientProfile, scenario: Scenario, rng: random.Random) -> None:
         self.profile = profile
         self.scenario = scenario
+        self.rng = rng
+        self.bits = rng.getrandbits
+        self.chance = rng.random
+        self.uniform = rng.uniform
         baseline = profile.baseline
         self.heart_rate = self.heart_rate_target = baseline.heart_rate
         self.systolic = self.systolic_target = baseline.systolic_bp
@@ -154,9 +168,9 @@ class _PatientState:
         self.respiratory_rate_target = goal.respiratory_rate
         self.refresh_due = now_ms + _TARGET_REFRESH_MS
 
-    def settle(self, rng: random.Random) -> None:
+    def settle(self) -> None:
         """Start each latent value but temperature at a stationary draw around its target."""
-        gauss = rng.gauss
+        gauss = self.rng.gauss
         self.heart_rate = gauss(self.heart_rate_target, _HEART_RATE[1])
         self.systolic = gauss(self.systolic_target, _SYSTOLIC[1])
         self.diastolic = gauss(self.diastolic_target, _DIASTOLIC[1])
@@ -173,6 +187,8 @@ class Simulator:
     between two readings of one patient), ``start_ms`` (--start: event time of the first
     reading, ms since the epoch; default now), ``cadence`` (--cadence) and ``artifact_rate``
     (--artifact-rate: the chance that a reading starts a probe-off or motion artifact).
+    ``shard`` (--shard, --workers) picks the patients of the ward of ``patients`` that this
+    simulator holds; their readings are those of the whole ward, staggered as in it.
     """
 
     def __init__(
@@ -186,10 +202,17 @@ class Simulator:
         start_ms: int | None = None,
         cadence: Cadence = "monitor",
         artifact_rate: float = 0.0,
+        shard: Shard = WHOLE_WARD,
     ) -> None:
         if isinstance(patients, bool) or not isinstance(patients, int) or patients < 1:
             raise InputError(
                 f"The number of patients must be a whole number >= 1, not {patients!r}."
+            )
+        if shard.count > patients:
+            raise InputError(
+                f"A ward of {patients} patient(s) cannot be split {shard.count} ways: "
+                "every share needs a patient.",
+                hint=f"Give --patients {shard.count} or more.",
             )
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise InputError(f"The seed must be a whole number, not {seed!r}.")
@@ -214,15 +237,16 @@ class Simulator:
         self.start_ms = int(time.time() * 1000) if start_ms is None else start_ms
         self.cadence: Cadence = cadence
         self.artifact_rate = artifact_rate
-        self.patients: tuple[PatientProfile, ...] = self._draw_patients(
-            patients, is_mix=scenario == MIX
-        )
+        self.ward_size = patients
+        self.shard = shard
+        self.numbers: tuple[int, ...] = tuple(shard.numbers(patients))
+        self.patients: tuple[PatientProfile, ...] = self._draw_patients(is_mix=scenario == MIX)
 
-    def _draw_patients(self, count: int, *, is_mix: bool) -> tuple[PatientProfile, ...]:
-        rng = random.Random(self.seed)
+    def _draw_patients(self, *, is_mix: bool) -> tuple[PatientProfile, ...]:
         weights = [scenario.mix_weight for scenario in self.scenarios]
         profiles = []
-        for number in range(1, count + 1):
+        for number in self.numbers:
+            rng = random.Random(f"medrical-patient-{self.seed}-{number}")
             scenario = rng.choices(self.scenarios, weights)[0] if is_mix else self.scenarios[0]
             profiles.append(draw_profile(rng, number, scenario, offset_into_scenario=is_mix))
         return tuple(profiles)
@@ -237,26 +261,30 @@ class Simulator:
     def readings(self) -> Iterator[Reading]:
         """Yield readings forever: one per patient per interval, in event-time order.
 
-        Patients are staggered evenly within the interval. Every call starts the same
-        stream afresh, so equal seeds give equal streams.
+        The ward's patients are staggered evenly within the interval, a shard's as in the
+        whole ward. Every call starts the same stream afresh, so equal seeds give equal
+        streams.
         """
-        rng = random.Random(f"medrical-readings-{self.seed}")
         normal = _normal_quantiles()
-        bits = rng.getrandbits
         width = _NORMAL_BITS
-        chance = rng.random
-        uniform = rng.uniform
         start_ms = self.start_ms
         interval_ms = self.interval_ms
-        count = len(self.patients)
-        states = [_PatientState(profile, self._scenario_of(profile)) for profile in self.patients]
-        offsets = [index * interval_ms // count for index in range(count)]
+        ward_size = self.ward_size
+        states = [
+            _PatientState(
+                profile,
+                self._scenario_of(profile),
+                random.Random(f"medrical-readings-{self.seed}-{number}"),
+            )
+            for number, profile in zip(self.numbers, self.patients, strict=True)
+        ]
+        offsets = [(number - 1) * interval_ms // ward_size for number in self.numbers]
         for state, offset in zip(states, offsets, strict=True):
             state.refresh(start_ms + offset, start_ms)
-            state.temperature = rng.gauss(state.temperature_target, _TEMPERATURE[1])
+            state.temperature = state.rng.gauss(state.temperature_target, _TEMPERATURE[1])
             # Heart rate is coupled to the temperature, so settle it on the second pass.
             state.refresh(start_ms + offset, start_ms)
-            state.settle(rng)
+            state.settle()
 
         dt_s = interval_ms / 1000.0
         a_hr, b_hr = _ou_step(_HEART_RATE[0], _HEART_RATE[1], dt_s)
@@ -278,6 +306,7 @@ class Simulator:
         while True:
             for state, offset in pairs:
                 now = round_start + offset
+                bits = state.bits
                 if not first_round:
                     if now >= state.refresh_due:
                         state.refresh(now, start_ms)
@@ -321,7 +350,7 @@ class Simulator:
                     consciousness = None
                 else:
                     if ward:
-                        state.round_due = now + int(uniform(*_WARD_ROUND_MS))
+                        state.round_due = now + int(state.uniform(*_WARD_ROUND_MS))
                     systolic = min(
                         max(round(state.systolic + noise_sbp * normal[bits(width)]), _SBP_LOW),
                         _SBP_HIGH,
@@ -342,7 +371,7 @@ class Simulator:
                     temperature = None
                 else:
                     if ward:
-                        state.temperature_due = now + int(uniform(*_WARD_TEMPERATURE_MS))
+                        state.temperature_due = now + int(state.uniform(*_WARD_TEMPERATURE_MS))
                     temperature = min(
                         max(
                             round(state.temperature + noise_temp * normal[bits(width)], 1),
@@ -352,11 +381,11 @@ class Simulator:
                     )
 
                 if artifact_rate:
-                    if state.artifact_left == 0 and chance() < artifact_rate:
-                        state.artifact_probe_off = chance() < _PROBE_OFF_SHARE
+                    if state.artifact_left == 0 and state.chance() < artifact_rate:
+                        state.artifact_probe_off = state.chance() < _PROBE_OFF_SHARE
                         span = probe_off_readings if state.artifact_probe_off else motion_readings
-                        state.artifact_left = max(1, round(uniform(*span)))
-                        state.artifact_spike = round(uniform(*_MOTION_SPIKE_BPM))
+                        state.artifact_left = max(1, round(state.uniform(*span)))
+                        state.artifact_spike = round(state.uniform(*_MOTION_SPIKE_BPM))
                     if state.artifact_left:
                         state.artifact_left -= 1
                         if state.artifact_probe_off:
