@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import ssl
 import time
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
 from medrical.config import ConnectSettings
-from medrical.errors import MedricalError, ServiceUnavailableError
+from medrical.errors import InputError, MedricalError, ServiceUnavailableError
 
 
 class ConnectorFailedError(MedricalError):
@@ -35,6 +37,16 @@ class ConnectorState:
     @property
     def failed(self) -> bool:
         return self.connector_state == "FAILED" or "FAILED" in self.task_states
+
+
+def connector_path(name: str, *rest: str) -> str:
+    """`/connectors/<name>[/...]` with the name as one encoded path segment, so that a name
+    such as `../connector-plugins` or `a#frag` can only ever address its own connector."""
+    if not name or name in (".", "..") or name != name.strip():
+        raise InputError(f"connector name {name!r} is empty, '.' or '..', or has spaces around it.")
+    if any(unicodedata.category(char).startswith("C") for char in name):
+        raise InputError(f"connector name {name!r} holds control characters.")
+    return "/".join(("/connectors", quote(name, safe=""), *rest))
 
 
 class ConnectClient:
@@ -84,7 +96,7 @@ class ConnectClient:
 
     def apply(self, name: str, config: dict[str, str]) -> bool:
         """Create or update a connector; True when it was created."""
-        response = self._request("PUT", f"/connectors/{name}/config", json=config)
+        response = self._request("PUT", connector_path(name, "config"), json=config)
         if response.status_code >= 400:
             raise ConnectorFailedError(
                 f"Connect rejected the configuration of {name!r} "
@@ -107,7 +119,7 @@ class ConnectClient:
         return problems
 
     def status(self, name: str) -> ConnectorState | None:
-        response = self._request("GET", f"/connectors/{name}/status")
+        response = self._request("GET", connector_path(name, "status"))
         if response.status_code == 404:
             return None
         response.raise_for_status()
@@ -123,7 +135,7 @@ class ConnectClient:
         )
 
     def config(self, name: str) -> dict[str, str] | None:
-        response = self._request("GET", f"/connectors/{name}/config")
+        response = self._request("GET", connector_path(name, "config"))
         if response.status_code == 404:
             return None
         response.raise_for_status()
@@ -131,7 +143,7 @@ class ConnectClient:
         return result
 
     def delete(self, name: str) -> bool:
-        response = self._request("DELETE", f"/connectors/{name}")
+        response = self._request("DELETE", connector_path(name))
         if response.status_code == 404:
             return False
         response.raise_for_status()

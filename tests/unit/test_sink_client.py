@@ -1,0 +1,67 @@
+"""The Connect REST client addresses exactly the connector it is given, whatever its name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from medrical.config import ConnectSettings
+from medrical.errors import ExitCode, InputError
+from medrical.sink.client import ConnectClient, connector_path
+from tests.unit.cli_harness import closed_port, isolate_cli, run_cli
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    yield from isolate_cli(tmp_path, monkeypatch)
+
+
+def recording_client(paths: list[str]) -> ConnectClient:
+    def answer(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.raw_path.decode())
+        return httpx.Response(404, json={"message": "not found"})
+
+    client = ConnectClient(ConnectSettings(url="http://127.0.0.1:1"))
+    client._http = httpx.Client(base_url=client.url, transport=httpx.MockTransport(answer))
+    return client
+
+
+@pytest.mark.parametrize(
+    ("name", "segment"),
+    [
+        ("medrical-biometrics-sink", "medrical-biometrics-sink"),
+        ("a#frag", "a%23frag"),
+        ("a?expand=info", "a%3Fexpand%3Dinfo"),
+        ("x/../../connector-plugins", "x%2F..%2F..%2Fconnector-plugins"),
+        ("ward a", "ward%20a"),
+    ],
+)
+def test_a_connector_name_is_one_encoded_path_segment(name: str, segment: str) -> None:
+    paths: list[str] = []
+    with recording_client(paths) as client:
+        assert client.status(name) is None
+        assert client.config(name) is None
+        assert client.delete(name) is False
+    assert paths == [
+        f"/connectors/{segment}/status",
+        f"/connectors/{segment}/config",
+        f"/connectors/{segment}",
+    ]
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", " sink", "sink\n", "a\x00b"])
+def test_names_that_cannot_name_a_connector_are_refused(name: str) -> None:
+    with pytest.raises(InputError):
+        connector_path(name)
+
+
+@pytest.mark.parametrize("command", ["status", "delete"])
+def test_the_cli_refuses_a_dot_dot_name_with_exit_2(command: str) -> None:
+    env = {"KAFKA_CONNECT_URL": f"http://127.0.0.1:{closed_port()}"}
+    outcome = run_cli("connector", command, "--name", "..", env=env)
+    assert outcome.code == ExitCode.USAGE, outcome.stderr
+    assert "Traceback" not in outcome.stderr
+    assert "connector name '..'" in outcome.stderr
