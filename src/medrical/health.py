@@ -200,9 +200,29 @@ def check_registry(settings: RegistrySettings, timeout_s: float = DEFAULT_TIMEOU
             subjects = None
         if not isinstance(subjects, list):
             return False, "the answer to GET /subjects is not a list of subjects", Problem.PROTOCOL
-        return True, f"{len(subjects)} subject(s)", None
+        rule = _compatibility(base, user_info, ca, timeout_s)
+        return True, f"{len(subjects)} subject(s), {rule}", None
 
     return _timed("schema registry", mask_url(base), probe)
+
+
+def _compatibility(base: str, user_info: str | None, ca: str | None, timeout_s: float) -> str:
+    """The registry's global compatibility rule, as `config check` reports it; a registry that
+    does not say (no such endpoint, or it is for administrators only) is not failed for it."""
+    from medrical.schemas import COMPATIBILITY
+
+    response, detail, _problem = _http_get(f"{base}/config", user_info, ca, timeout_s)
+    level = None
+    if response is not None and response.status_code < 400:
+        try:
+            level = response.json().get("compatibilityLevel")
+        except (ValueError, AttributeError):
+            level = None
+    if not isinstance(level, str):
+        return f"compatibility rule unknown ({detail or 'GET /config gave no level'})"
+    if level.upper() == "NONE":
+        return f"compatibility NONE: any schema change is accepted (set {COMPATIBILITY})"
+    return f"compatibility {level}"
 
 
 def check_connect(settings: ConnectSettings, timeout_s: float = DEFAULT_TIMEOUT_S) -> CheckResult:

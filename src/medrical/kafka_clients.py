@@ -270,6 +270,14 @@ def schema_registrar(registry: SchemaRegistryClient, url: str | None) -> SchemaR
                 subject, Schema(schema_text, "AVRO"), normalize_schemas=False
             )
         except SchemaRegistryError as exc:
+            if exc.http_status_code == 409:
+                raise ServiceUnavailableError(
+                    "schema registry",
+                    f"{shown} refused the schema of {subject}: it is incompatible with the "
+                    f"subject's latest under the registry's compatibility rule "
+                    f"({exc.error_message}).",
+                    hint="That topic carries other data: produce to another one.",
+                ) from exc
             raise ServiceUnavailableError(
                 "schema registry", f"{shown} refused the schema of {subject}: {exc}"
             ) from exc

@@ -21,6 +21,11 @@ BIOMETRICS_KEY = "biometrics-key.avsc"
 # every database accepts in an identifier without quoting.
 TOPIC_PATTERN = re.compile(r"^biometrics_([a-z0-9_]{1,40})$")
 
+# What Confluent's registry defaults to: a new schema must read data written with the previous
+# one, so an optional field with a default may be added, while a dropped or retyped field that
+# every consumer and the sink's table rely on is refused.
+COMPATIBILITY = "BACKWARD"
+
 
 @cache
 def schema_text(name: str) -> str:

@@ -5,13 +5,22 @@ from __future__ import annotations
 import os
 import subprocess
 
+from confluent_kafka.schema_registry import SchemaRegistryClient
 from pydantic import SecretStr
 
+from medrical import schemas
 from medrical.config import LOOPBACK, RegistrySettings
 from medrical.health import CheckResult, check_registry
 from medrical.stack import process, rendering
 from medrical.stack.postgres import PostgresService
-from medrical.stack.services import PROBE_TIMEOUT_S, Engines, Port, Service, read_secret
+from medrical.stack.services import (
+    PROBE_TIMEOUT_S,
+    Engines,
+    Port,
+    Service,
+    Waiter,
+    read_secret,
+)
 
 
 class RegistryService(Service):
@@ -40,6 +49,19 @@ class RegistryService(Service):
 
     def probe(self) -> CheckResult:
         return check_registry(self.client_settings(), PROBE_TIMEOUT_S)
+
+    def await_ready(self, wait: Waiter) -> None:
+        """Once it answers, make its global compatibility rule BACKWARD (Apicurio starts with
+        none), through the Confluent-compatible API, so that it is stored with the schemas and
+        `GET /config` reports it as any Confluent-compatible registry would."""
+        wait(self.probe)
+        client = SchemaRegistryClient(
+            {"timeout": PROBE_TIMEOUT_S * 10, **self.client_settings().client_config()}
+        )
+        try:
+            client.set_compatibility(level=schemas.COMPATIBILITY)
+        finally:
+            client.close()
 
     def start(self, engines: Engines) -> subprocess.Popen[bytes]:
         PostgresService(self.settings, self.layout).ensure_databases()
