@@ -8,7 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from medrical.cli import _run
-from medrical.config import MedricalConfig, render_toml
+from medrical.config import MedricalConfig
+from medrical.config.store import render_toml
 from medrical.health import check_all
 
 pytestmark = pytest.mark.integration

@@ -24,7 +24,8 @@ import httpx
 import psycopg
 import pytest
 
-from medrical.config import MedricalConfig, StackSettings, load_config, render_toml
+from medrical.config import MedricalConfig, StackSettings, load_config
+from medrical.config.store import render_toml
 from medrical.errors import ConfigError, MedricalError, ServiceUnavailableError
 from medrical.kafka_clients import ensure_kafka_reachable, registry_client
 from medrical.monitor.records import alerts_topic_for

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from medrical.cli import _run
 from medrical.config import ENV_ALIASES
+from medrical.redaction import forget_secrets
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ def isolate_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     medrical_logger = logging.getLogger("medrical")
     saved = (medrical_logger.handlers[:], medrical_logger.level, medrical_logger.propagate)
     yield directory
+    forget_secrets()
     medrical_logger.handlers[:], medrical_logger.level, medrical_logger.propagate = saved
 
 

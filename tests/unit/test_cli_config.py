@@ -16,9 +16,7 @@ import pytest
 from medrical.config import MASK
 from medrical.errors import ExitCode
 from tests.unit.cli_harness import isolate_cli, run_cli
-
-PEM = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
-KEY_PEM = b"-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"
+from tests.unit.pem import client, client_files
 
 
 @pytest.fixture(autouse=True)
@@ -42,12 +40,7 @@ def show_json() -> dict[str, dict[str, object]]:
 
 
 def pem_files(directory: Path) -> tuple[Path, Path, Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    ca, cert, key = directory / "ca.pem", directory / "service.cert", directory / "service.key"
-    ca.write_bytes(PEM)
-    cert.write_bytes(PEM)
-    key.write_bytes(KEY_PEM)
-    return ca, cert, key
+    return client_files(directory)
 
 
 # --- configure, non-interactive ----------------------------------------------------------------
@@ -265,7 +258,7 @@ def test_configure_ssl_copies_the_aiven_files_and_uses_them(
     ssl_dir = config_file.parent / "ssl"
     assert sorted(p.name for p in ssl_dir.iterdir()) == ["ca.pem", "service.cert", "service.key"]
     assert mode(ssl_dir / "service.key") == 0o600
-    assert (ssl_dir / "service.key").read_bytes() == KEY_PEM
+    assert (ssl_dir / "service.key").read_bytes() == client().key_pem
     settings = show_json()
     assert settings["kafka.security_protocol"]["value"] == "SSL"
     assert settings["kafka.ssl_key_location"] == {

@@ -15,18 +15,15 @@ from medrical.config import (
     LoadedConfig,
     default_config_dir,
     describe_config,
-    install_ssl_files,
     load_config,
     load_config_with_sources,
     mask_url,
     parse_postgres_dsn,
-    render_toml,
-    save_settings,
 )
+from medrical.config.ssl_files import install_ssl_files
+from medrical.config.store import render_toml, save_settings
 from medrical.errors import ConfigError, ExitCode
-
-PEM = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
-KEY_PEM = b"-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"
+from tests.unit.pem import authority, client, client_files
 
 
 @pytest.fixture
@@ -49,13 +46,7 @@ def write(path: Path, text: str) -> Path:
 
 
 def pem_files(directory: Path) -> tuple[Path, Path, Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    ca, cert, key = directory / "ca.pem", directory / "service.cert", directory / "service.key"
-    ca.write_bytes(PEM)
-    cert.write_bytes(PEM)
-    key.write_bytes(KEY_PEM)
-    key.chmod(0o600)
-    return ca, cert, key
+    return client_files(directory)
 
 
 def load(
@@ -162,7 +153,7 @@ def test_kafka_ssl_paths_come_from_the_environment(
     config_file: Path, tmp_path: Path, name: str, setting: str
 ) -> None:
     pem = tmp_path / "x.pem"
-    pem.write_bytes(PEM)
+    pem.write_bytes(authority().cert_pem)
     pem.chmod(0o600)
     loaded = load(config_file, environ={"KAFKA_SECURITY_PROTOCOL": "SSL", name: str(pem)})
     assert getattr(loaded.config.kafka, setting) == pem
@@ -455,14 +446,14 @@ def test_rendered_toml_reads_back_the_same(config_file: Path) -> None:
 def test_install_ssl_files_copies_the_trio_0600(config_file: Path, tmp_path: Path) -> None:
     ca, cert, key = pem_files(tmp_path / "download")
     key.chmod(0o644)
-    installed = install_ssl_files(ca, cert, key, config_file.parent / "ssl")
+    installed = install_ssl_files(ca, cert, key, config_file.parent / "ssl").paths
     ssl_dir = config_file.parent / "ssl"
     assert installed == {
         "ssl_ca_location": ssl_dir / "ca.pem",
         "ssl_certificate_location": ssl_dir / "service.cert",
         "ssl_key_location": ssl_dir / "service.key",
     }
-    assert (ssl_dir / "service.key").read_bytes() == KEY_PEM
+    assert (ssl_dir / "service.key").read_bytes() == client().key_pem
     assert all(mode(path) == 0o600 for path in installed.values())
 
 
@@ -474,6 +465,67 @@ def test_install_ssl_files_rejects_a_non_pem_file_and_writes_nothing(
     with pytest.raises(ConfigError, match=r"the client key \(--key\) .* is not a PEM file"):
         install_ssl_files(ca, cert, key, config_file.parent / "ssl")
     assert not (config_file.parent / "ssl").exists()
+
+
+def _installed_trio(config_file: Path, tmp_path: Path) -> dict[str, bytes]:
+    ca, cert, key = pem_files(tmp_path / "first")
+    install_ssl_files(ca, cert, key, config_file.parent / "ssl")
+    ssl_dir = config_file.parent / "ssl"
+    return {path.name: path.read_bytes() for path in ssl_dir.iterdir() if path.is_file()}
+
+
+def _swap(tmp_path: Path, **files: bytes) -> tuple[Path, Path, Path]:
+    ca, cert, key = pem_files(tmp_path / "second")
+    paths = {"ca": ca, "cert": cert, "key": key}
+    for name, content in files.items():
+        paths[name].write_bytes(content)
+    return ca, cert, key
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"key": client().cert_pem}, r"the client key \(--key\) .* holds a certificate, not a"),
+        ({"cert": client().key_pem}, r"--cert\) .* holds a private key, not a certificate"),
+        ({"ca": client().key_pem}, r"the CA certificate \(--ca\) .* holds a private key"),
+        (
+            {"key": client("Other CA").key_pem},
+            r"the client key \(--key\) .* does not belong to the client certificate",
+        ),
+        (
+            {"ca": authority("Other CA").cert_pem},
+            r"the client certificate \(--cert\) .* is not signed by the CA certificate",
+        ),
+    ],
+)
+def test_install_ssl_files_proves_the_trio_before_replacing_a_working_one(
+    config_file: Path, tmp_path: Path, given: dict[str, bytes], message: str
+) -> None:
+    before = _installed_trio(config_file, tmp_path)
+    ca, cert, key = _swap(tmp_path, **given)
+    with pytest.raises(ConfigError, match=message):
+        install_ssl_files(ca, cert, key, config_file.parent / "ssl")
+    ssl_dir = config_file.parent / "ssl"
+    assert {p.name: p.read_bytes() for p in ssl_dir.iterdir() if p.is_file()} == before
+
+
+def test_an_installation_keeps_the_previous_trio_and_can_put_it_back(
+    config_file: Path, tmp_path: Path
+) -> None:
+    before = _installed_trio(config_file, tmp_path)
+    ca, cert, key = _swap(
+        tmp_path,
+        ca=authority("Other CA").cert_pem,
+        cert=client("Other CA").cert_pem,
+        key=client("Other CA").key_pem,
+    )
+    installation = install_ssl_files(ca, cert, key, config_file.parent / "ssl")
+    ssl_dir = config_file.parent / "ssl"
+    assert (ssl_dir / "service.key").read_bytes() == client("Other CA").key_pem
+    assert {p.name: p.read_bytes() for p in (ssl_dir / "previous").iterdir()} == before
+    assert all(mode(p) == 0o600 for p in (ssl_dir / "previous").iterdir())
+    installation.roll_back()
+    assert {p.name: p.read_bytes() for p in ssl_dir.iterdir() if p.is_file()} == before
 
 
 # --- showing -----------------------------------------------------------------------------------
@@ -519,3 +571,24 @@ def test_public_client_configs_still_work(config_file: Path) -> None:
         "p",
     )
     assert config.registry.client_config()["basic.auth.user.info"] == "a:b"
+
+
+def test_save_settings_keeps_the_users_comments_and_layout(config_file: Path) -> None:
+    original = (
+        "# Our shared Kafka, see the wiki.\n"
+        "[kafka]\n"
+        'bootstrap_servers = "kafka.internal:9092"  # the load balancer\n'
+        "\n"
+        "[postgres]\n"
+        "# Reporting replica.\n"
+        'host = "db.internal"\n'
+    )
+    config_file.parent.mkdir(parents=True)
+    config_file.write_text(original)
+    save_settings({"kafka": {"sasl_username": "app"}, "postgres": {"host": None}})
+    saved = config_file.read_text()
+    assert "# Our shared Kafka, see the wiki." in saved
+    assert '"kafka.internal:9092"  # the load balancer' in saved
+    assert tomllib.loads(saved) == {
+        "kafka": {"bootstrap_servers": "kafka.internal:9092", "sasl_username": "app"}
+    }

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from medrical.config import StackSettings, render_toml
+from medrical.config import StackSettings
+from medrical.config.store import render_toml
 from medrical.errors import ExitCode
 from medrical.stack import rendering
 from medrical.stack.layout import StackLayout

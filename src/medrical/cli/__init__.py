@@ -22,6 +22,7 @@ from medrical.cli.produce import produce
 from medrical.cli.stack import stack_app
 from medrical.errors import ExitCode, MedricalError
 from medrical.logs import setup_logging
+from medrical.redaction import redact
 
 app = typer.Typer(
     name="medrical",
@@ -80,7 +81,7 @@ def _run(args: list[str] | None = None, prog_name: str = "medrical") -> int:
         # In non-standalone mode click returns the code of a typer.Exit instead of raising it.
         result = app(args=args, prog_name=prog_name, standalone_mode=False)
     except MedricalError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        typer.secho(f"error: {redact(str(exc))}", fg=typer.colors.RED, err=True)
         return exc.exit_code
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)

@@ -9,9 +9,9 @@ from medrical.config import (
     LoadedConfig,
     MedricalConfig,
     config_file_path,
-    load_config,
     load_config_with_sources,
 )
+from medrical.config.secrets import remember_config_secrets
 
 _config_file: Path | None = None
 
@@ -28,9 +28,12 @@ def config_file() -> Path:
 
 def config(overrides: dict[str, Any] | None = None) -> MedricalConfig:
     """The effective configuration, with command-line overrides applied last."""
-    return load_config(_config_file, overrides=overrides)
+    return loaded_config(overrides).config
 
 
 def loaded_config(overrides: dict[str, Any] | None = None) -> LoadedConfig:
-    """The effective configuration together with where each value came from."""
-    return load_config_with_sources(_config_file, overrides=overrides)
+    """The effective configuration together with where each value came from; its secrets are
+    masked in every message from now on."""
+    loaded = load_config_with_sources(_config_file, overrides=overrides)
+    remember_config_secrets(loaded.config)
+    return loaded

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,15 +23,16 @@ from medrical.config import (
     SecurityProtocol,
     SslMode,
     describe_config,
-    install_ssl_files,
     load_config_with_sources,
     mask_url,
     parse_postgres_dsn,
     read_config_file,
-    save_settings,
     ssl_dir_for,
 )
+from medrical.config.sources import leaves
+from medrical.config.store import save_settings
 from medrical.errors import ConfigError, InputError, ServiceUnavailableError
+from medrical.files import is_exposed
 from medrical.health import DEFAULT_TIMEOUT_S, CheckResult, check_all
 
 logger = logging.getLogger(__name__)
@@ -533,7 +533,7 @@ def _install_client_files(ca: Path, cert: Path, key: Path, settings_file: Path |
         sources.append(("the settings file", settings_file))
         extra = read_config_file(settings_file.expanduser(), required=True)
     for what, source in sources:
-        if _exposed(source.expanduser()):
+        if is_exposed(source.expanduser()):
             # The copies are 0600; the original stays where others can read it.
             logger.warning(
                 "%s %s can be read by other users; Medrical uses a private copy, "
@@ -541,8 +541,11 @@ def _install_client_files(ca: Path, cert: Path, key: Path, settings_file: Path |
                 what,
                 source,
             )
+    from medrical.config.ssl_files import install_ssl_files
+
     path = _state.config_file()
-    installed = install_ssl_files(ca, cert, key, ssl_dir_for(path))
+    installation = install_ssl_files(ca, cert, key, ssl_dir_for(path))
+    installed = installation.paths
     originals = {
         str(source.expanduser().resolve()): str(installed[field])
         for field, source in (
@@ -560,18 +563,30 @@ def _install_client_files(ca: Path, cert: Path, key: Path, settings_file: Path |
         for section, fields in extra.items()
         if isinstance(fields, dict)
     }
+    # An error in what the settings file holds names that file, not the command line.
+    origins = {name: f"file {settings_file}" for name, _ in leaves(changes)}
     kafka = changes.setdefault("kafka", {})
     kafka.setdefault("ssl_ca_location", str(installed["ssl_ca_location"]))
-    current = load_config_with_sources(path, environ={}, must_exist=False).config
-    protocol = kafka.get("security_protocol", current.kafka.security_protocol)
-    if protocol == "PLAINTEXT":
-        kafka["security_protocol"] = protocol = "SSL"
-    if protocol == "SSL" or settings_file is None:
-        kafka["ssl_certificate_location"] = str(installed["ssl_certificate_location"])
-        kafka["ssl_key_location"] = str(installed["ssl_key_location"])
-    saved = save_settings(changes, path)
+    try:
+        current = load_config_with_sources(path, environ={}, must_exist=False).config
+        protocol = kafka.get("security_protocol", current.kafka.security_protocol)
+        if protocol == "PLAINTEXT":
+            kafka["security_protocol"] = protocol = "SSL"
+        if protocol == "SSL" or settings_file is None:
+            kafka["ssl_certificate_location"] = str(installed["ssl_certificate_location"])
+            kafka["ssl_key_location"] = str(installed["ssl_key_location"])
+        saved = save_settings(changes, path, origins=origins)
+    except BaseException:
+        installation.roll_back()
+        raise
     for target in installed.values():
         typer.echo(f"Installed {target}", err=True)
+    if installation.kept:
+        typer.echo(
+            f"The previous files are kept in {installation.previous} until `medrical config "
+            "check` reaches Kafka with the new ones.",
+            err=True,
+        )
     typer.echo(f"Saved the configuration to {saved} (Kafka by {protocol}).", err=True)
     typer.echo("Run `medrical config check` to test it.", err=True)
 
@@ -607,13 +622,6 @@ def show(
         typer.echo(f"{field:<{width}} = {shown:<40} # {view.source}")
 
 
-def _exposed(path: Path) -> bool:
-    try:
-        return bool(path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO))
-    except OSError:
-        return False
-
-
 def _human(value: str | int | bool) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -642,6 +650,7 @@ def check(
 
         os.environ[ALLOW_EXPOSED_SECRETS_ENV] = "1"
     results = check_all(_state.config(), timeout)
+    _forget_previous_ssl_files(results)
     if as_json:
         typer.echo(json.dumps([_result_document(result) for result in results], indent=2))
     else:
@@ -654,6 +663,18 @@ def check(
             f"{len(failed)} of {len(results)} services failed: {', '.join(failed)}.",
             hint="See the lines above for what each one said.",
         )
+
+
+def _forget_previous_ssl_files(results: list[CheckResult]) -> None:
+    """The client files kept by `configure ssl` are no longer needed once Kafka accepted the
+    new ones."""
+    from medrical.config.ssl_files import PREVIOUS_DIR, remove_previous
+
+    ssl_dir = ssl_dir_for(_state.config_file())
+    kafka_ok = any(result.service == "kafka" and result.ok for result in results)
+    if kafka_ok and (ssl_dir / PREVIOUS_DIR).is_dir():
+        remove_previous(ssl_dir)
+        logger.info("Kafka accepted the new client files; removed the previous ones")
 
 
 def _result_line(result: CheckResult) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -145,12 +146,17 @@ def sink_config(
     return conf
 
 
+# A whole-value reference to a Connect config provider, e.g. ${file:/path:postgres.password}:
+# it names where the secret is, not the secret. A password that merely starts with "${" is not.
+_PROVIDER_REFERENCE = re.compile(r"\$\{[A-Za-z][\w.-]*:[^{}]*\}")
+
+
 def mask_secrets(conf: dict[str, str]) -> dict[str, str]:
     """A copy safe to print: passwords and user-info replaced, provider references kept."""
     masked = {}
     for key, value in conf.items():
         secret = key.endswith(("password", "user.info"))
-        if secret and not value.startswith("${"):
+        if secret and not _PROVIDER_REFERENCE.fullmatch(value):
             masked[key] = MASK
         else:
             # A registry URL of the form https://user:password@host carries a password too.

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from medrical.config import LOOPBACK, PostgresSettings
 from medrical.errors import StackError
+from medrical.files import write_private
 from medrical.health import CheckResult, check_postgres
 from medrical.stack import process, rendering
 from medrical.stack.services import PROBE_TIMEOUT_S, Engines, Port, Service
-from medrical.stack.tls import write_private
 
 POSTGRES_USER = "medrical"
 DATABASES = ("medrical", "registry")

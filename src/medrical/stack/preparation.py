@@ -6,11 +6,11 @@ import secrets
 from pathlib import Path
 
 from medrical.config import SSL_CA_FILE, SSL_CERT_FILE, SSL_KEY_FILE, StackSettings
+from medrical.files import write_private
 from medrical.stack import rendering
 from medrical.stack.layout import StackLayout
 from medrical.stack.postgres import PostgresService
 from medrical.stack.services import read_secret
-from medrical.stack.tls import write_private
 
 # Files `stack up --tls` writes into the stack's client/ folder, beside Aiven's three.
 CLIENT_CONFIG_SSL = "medrical-ssl.toml"
@@ -74,7 +74,7 @@ def _prepare_tls(settings: StackSettings, layout: StackLayout) -> None:
 
 
 def _write_client_configs(settings: StackSettings, layout: StackLayout) -> None:
-    from medrical.config import render_toml
+    from medrical.config.store import render_toml
 
     for protocol, name in (("SSL", CLIENT_CONFIG_SSL), ("SASL_SSL", CLIENT_CONFIG_SASL_SSL)):
         tree = rendering.client_settings(

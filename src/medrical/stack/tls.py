@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from medrical.config import LOOPBACK
+from medrical.files import write_private
 from medrical.stack.layout import TlsFiles
 
 CA_VALID_DAYS = 365
@@ -196,19 +197,6 @@ def signed_by(cert_pem: bytes, ca_pem: bytes) -> bool:
 
 
 # --- the stack's certificate files -------------------------------------------------------------
-
-
-def write_private(path: Path, content: bytes) -> None:
-    """Write a file 0600 from its first byte (a key is never readable by others)."""
-    import os
-
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    temporary = path.with_name(f".{path.name}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(content)
-    os.chmod(temporary, 0o600)
-    os.replace(temporary, path)
 
 
 def _load(cert: Path, key: Path) -> Issued | None:
