@@ -50,10 +50,19 @@ class CheckResult:
     elapsed_s: float = 0.0
 
 
-def check_all(config: MedricalConfig, timeout_s: float = DEFAULT_TIMEOUT_S) -> list[CheckResult]:
-    """Check Kafka, the schema registry, Kafka Connect and PostgreSQL, in that order."""
+def check_all(
+    config: MedricalConfig,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    *,
+    allow_exposed_secrets: bool | None = None,
+) -> list[CheckResult]:
+    """Check Kafka, the schema registry, Kafka Connect and PostgreSQL, in that order.
+
+    `allow_exposed_secrets` (None: as MEDRICAL_ALLOW_EXPOSED_SECRETS says) lets Kafka's check
+    use a client key other users can read.
+    """
     probes: list[Callable[[], CheckResult]] = [
-        lambda: check_kafka(config.kafka, timeout_s),
+        lambda: check_kafka(config.kafka, timeout_s, allow_exposed_secrets=allow_exposed_secrets),
         lambda: check_registry(config.registry, timeout_s),
         lambda: check_connect(config.connect, timeout_s),
         lambda: check_postgres(config.postgres, timeout_s),
@@ -82,7 +91,12 @@ class LibrdkafkaDebugLog:
         logger.debug("librdkafka: " + message, *args)
 
 
-def check_kafka(settings: KafkaSettings, timeout_s: float = DEFAULT_TIMEOUT_S) -> CheckResult:
+def check_kafka(
+    settings: KafkaSettings,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    *,
+    allow_exposed_secrets: bool | None = None,
+) -> CheckResult:
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient
 
@@ -105,7 +119,7 @@ def check_kafka(settings: KafkaSettings, timeout_s: float = DEFAULT_TIMEOUT_S) -
 
         try:
             # An expired, unreadable or mismatched client certificate is named as such.
-            check_client_files(settings)
+            check_client_files(settings, allow_exposed=allow_exposed_secrets)
         except ConfigError as exc:
             return False, str(exc), Problem.TLS
         try:

@@ -86,7 +86,9 @@ def refuse_exposed(path: Path, setting: str, *, allow: bool | None = None) -> No
     )
 
 
-def check_client_files(settings: KafkaSettings, *, now: dt.datetime | None = None) -> None:
+def check_client_files(
+    settings: KafkaSettings, *, now: dt.datetime | None = None, allow_exposed: bool | None = None
+) -> None:
     """Refuse a client certificate or key that cannot work, with the setting and the reason:
     unreadable, not PEM, encrypted with another password, expired, or not a pair."""
     if not settings.uses_tls:
@@ -104,8 +106,10 @@ def check_client_files(settings: KafkaSettings, *, now: dt.datetime | None = Non
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
+    from medrical.config.ssl_files import key_matches
+
     key_bytes = _read(key_path, "kafka.ssl_key_location")
-    refuse_exposed(key_path, "kafka.ssl_key_location")
+    refuse_exposed(key_path, "kafka.ssl_key_location", allow=allow_exposed)
     cert_bytes = _read(cert_path, "kafka.ssl_certificate_location")
     password = settings.ssl_key_password
     try:
@@ -150,11 +154,7 @@ def check_client_files(settings: KafkaSettings, *, now: dt.datetime | None = Non
             setting="kafka.ssl_certificate_location",
             hint="Check this machine's clock.",
         )
-    public = serialization.PublicFormat.SubjectPublicKeyInfo
-    encoding = serialization.Encoding.DER
-    if cert.public_key().public_bytes(encoding, public) != key.public_key().public_bytes(
-        encoding, public
-    ):
+    if not key_matches(cert, key):
         raise ConfigError(
             f"the client key {key_path} does not belong to the certificate {cert_path}.",
             setting="kafka.ssl_key_location",

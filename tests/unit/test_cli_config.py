@@ -436,3 +436,44 @@ def test_config_check_json_gives_one_result_per_service(config_file: Path) -> No
     ]
     assert {result["problem"] for result in results} == {"unreachable"}
     assert not any(result["ok"] for result in results)
+
+
+# --- flags derived from the model --------------------------------------------------------------
+
+
+def test_configure_set_writes_any_setting_and_removes_an_empty_one(config_file: Path) -> None:
+    outcome = run(
+        "configure",
+        "--non-interactive",
+        "--set",
+        "postgres.port=6543",
+        "--set",
+        "kafka.extra.linger.ms=20",
+        "--set",
+        "stack.tls=true",
+    )
+    assert outcome.code == 0, outcome.stderr
+    settings = show_json()
+    assert settings["postgres.port"] == {"value": 6543, "source": "file"}
+    assert settings["kafka.extra.linger.ms"] == {"value": "20", "source": "file"}
+    assert settings["stack.tls"]["value"] is True
+    assert run("configure", "--non-interactive", "--set", "postgres.port=").code == 0
+    assert show_json()["postgres.port"]["source"] == "default (local stack)"
+
+
+def test_configure_set_of_an_unknown_setting_names_it(config_file: Path) -> None:
+    outcome = run("configure", "--non-interactive", "--set", "kafka.bootstrap=x:1")
+    assert outcome.code == ExitCode.CONFIG
+    assert outcome.errors[0].startswith("error: unknown setting kafka.bootstrap on the command")
+    assert not config_file.exists()
+    outcome = run("configure", "--non-interactive", "--set", "no-dot")
+    assert outcome.code == ExitCode.USAGE
+
+
+def test_configure_choices_come_from_the_model_and_ignore_case(config_file: Path) -> None:
+    outcome = run("configure", "--non-interactive", "--security-protocol", "sasl_ssl")
+    assert outcome.code == 0, outcome.stderr
+    assert show_json()["kafka.security_protocol"]["value"] == "SASL_SSL"
+    outcome = run("configure", "--non-interactive", "--postgres-sslmode", "sometimes")
+    assert outcome.code == ExitCode.USAGE
+    assert "verify-full" in outcome.stderr

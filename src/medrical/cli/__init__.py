@@ -12,7 +12,8 @@ import typer
 from medrical import __version__
 from medrical.cli import _state
 from medrical.cli.checks import test_app
-from medrical.cli.config import config_app, configure_app
+from medrical.cli.config import config_app
+from medrical.cli.configure import configure_app
 from medrical.cli.connector import connector_app
 from medrical.cli.dashboard import dashboard
 from medrical.cli.demo import demo

@@ -91,6 +91,11 @@ def _public_der(key: PublicKeyTypes | CertificatePublicKeyTypes) -> bytes:
     )
 
 
+def key_matches(cert: x509.Certificate, key: PrivateKeyTypes) -> bool:
+    """Whether the private key is the one the certificate was issued for."""
+    return _public_der(key.public_key()) == _public_der(cert.public_key())
+
+
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     try:
         cert.verify_directly_issued_by(issuer)
@@ -133,9 +138,7 @@ def check_client_files(ca: Path, cert: Path, key: Path) -> dict[str, bytes]:
     chain = _certificates(cert_source, data["ssl_certificate_location"])
     private_key = _private_key(key_source, data["ssl_key_location"])
     leaf = chain[0]
-    if private_key is not None and _public_der(private_key.public_key()) != _public_der(
-        leaf.public_key()
-    ):
+    if private_key is not None and not key_matches(leaf, private_key):
         raise key_source.refuse(
             f"does not belong to the client certificate {cert}",
             hint="Give the key and the certificate of the same service.",
