@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from medrical.config import MedricalConfig, StackSettings
-from medrical.producing.demo import companions, start_companions, stop_companions
+from medrical.demo import companions, start_companions, stop_companions
 from medrical.stack import process
 
 

@@ -1,30 +1,16 @@
-"""`medrical demo`: the whole pipeline in one command, on the local stack."""
+"""`medrical demo`: the whole pipeline in one command, on the local stack (see medrical.demo)."""
 
 from __future__ import annotations
 
-import random
 from typing import Annotated
 
 import typer
 
 from medrical.cli import _state
-from medrical.cli.produce import DEFAULT_TOPIC, print_summary, status_line
-from medrical.config import MedricalConfig
-from medrical.producing.demo import (
-    DEMO_PATIENTS,
-    companions,
-    look_at_the_data,
-    start_companions,
-    stop_companions,
-    uses_local_stack,
-)
-from medrical.producing.run import Limits, Pacing, check_delivery, produce_to_kafka
-from medrical.producing.topics import ensure_topic
-from medrical.schemas import check_topic
-from medrical.simulation import MIX, Simulator
-from medrical.sink import DEFAULT_CONNECTOR_NAME, DEFAULT_TOPICS_REGEX, ConnectClient
-from medrical.sink.deploy import connector_config, deploy_connector
-from medrical.stack.manager import LocalStack
+from medrical.demo import DEMO_DASHBOARD_PORT, DEMO_PATIENTS, DemoPlan, run_demo
+from medrical.schemas import DEFAULT_TOPIC
+from medrical.simulation.scenario import MIX
+from medrical.sink.connector import DEFAULT_CONNECTOR_NAME, DEFAULT_TOPICS_REGEX
 
 
 def _say(line: str) -> None:
@@ -37,7 +23,7 @@ def demo(
         str, typer.Option(help=f"A built-in scenario, or '{MIX}' for a ward of several.")
     ] = MIX,
     duration: Annotated[
-        float | None, typer.Option(help="Stop after this many seconds [default: Ctrl+C].")
+        float | None, typer.Option(help="Stop after this many seconds (default: at Ctrl+C).")
     ] = None,
     topic: Annotated[str, typer.Option("--topic", "-t", help="biometrics_<name>.")] = DEFAULT_TOPIC,
     seed: Annotated[int | None, typer.Option(help="Same seed, same ward.")] = None,
@@ -53,61 +39,32 @@ def demo(
     ] = True,
     dashboard_port: Annotated[
         int, typer.Option(min=1, max=65535, help="The dashboard's port on 127.0.0.1.")
-    ] = 18880,
+    ] = DEMO_DASHBOARD_PORT,
 ) -> None:
     """Bring up the local stack if needed, apply the sink connector, and stream a ward of
     patients (one reading per patient per second, in real time) until Ctrl+C."""
-    check_topic(topic)
-    config = _state.config()
-    if uses_local_stack(config):
-        stack = LocalStack(config.stack)
-        if not all(service.healthy for service in stack.status()):
-            _say("starting the local stack")
-            stack.up(report=_say)
-    else:
-        _say(f"using the configured services (Kafka at {config.kafka.bootstrap_servers})")
-    # Created before the connector starts, so the sink stores it from the first event.
-    ensure_topic(config, topic)
-    conf = connector_config(config, topics_regex=topics_regex)
-    with ConnectClient(config.connect) as client:
-        deploy_connector(client, name, conf, report=_say)
-    guidance = look_at_the_data(config, topic)
-    for line in guidance:
-        typer.echo(line)
-    chosen = companions(monitor=monitor, dashboard=dashboard, dashboard_port=dashboard_port)
-    start_companions(config, chosen)
-    for companion in chosen:
-        _say(f"{companion.name} running; its log: {companion.log_file(config)}")
-    if dashboard:
-        typer.echo(f"The ward, live: http://127.0.0.1:{dashboard_port}/")
-    try:
-        _stream(config, topic, patients, scenario, seed, duration)
-    finally:
-        stop_companions(config, chosen)
+    from medrical.cli.produce import print_summary, status_line
+    from medrical.producing.run import check_delivery
 
-
-def _stream(
-    config: MedricalConfig,
-    topic: str,
-    patients: int,
-    scenario: str,
-    seed: int | None,
-    duration: float | None,
-) -> None:
-    stop_hint = f"for {duration:g} s" if duration else "until Ctrl+C"
-    _say(f"streaming {patients} patients to {topic}, one reading each per second, {stop_hint}")
-    readings = Simulator(
-        patients,
-        seed if seed is not None else random.SystemRandom().randrange(2**31),
-        scenario,
-    ).readings()
+    plan = DemoPlan(
+        topic=topic,
+        connector_name=name,
+        topics_regex=topics_regex,
+        patients=patients,
+        scenario=scenario,
+        seed=seed,
+        duration_s=duration,
+        monitor=monitor,
+        dashboard=dashboard,
+        dashboard_port=dashboard_port,
+    )
     status = status_line()
-    summary = produce_to_kafka(
-        config,
-        topic,
-        readings,
-        pacing=Pacing(speed=1.0),
-        limits=Limits(duration_s=duration),
+    summary = run_demo(
+        _state.config(),
+        plan,
+        config_file=_state.config_file(),
+        say=_say,
+        show=typer.echo,
         on_status=status,
     )
     print_summary(topic, summary, status_shown=status is not None)

@@ -24,12 +24,12 @@ from medrical.producing.run import (
     produce_to_kafka,
     replay_readings,
 )
+from medrical.schemas import DEFAULT_TOPIC
 from medrical.simulation import FIELD_NAMES, MIX, CsvReplay, Reading, RowProblem, Simulator
 from medrical.simulation.simulator import Cadence
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TOPIC = "biometrics_default"
 DEFAULT_PATIENTS = 10
 
 _SIMULATION = "Simulation"

@@ -20,6 +20,7 @@ BIOMETRICS_KEY = "biometrics-key.avsc"
 # The JDBC sink maps `biometrics_<name>` to a table of the same name: keep <name> to characters
 # every database accepts in an identifier without quoting.
 TOPIC_PATTERN = re.compile(r"^biometrics_([a-z0-9_]{1,40})$")
+DEFAULT_TOPIC = "biometrics_default"
 
 # What Confluent's registry defaults to: a new schema must read data written with the previous
 # one, so an optional field with a default may be added, while a dropped or retyped field that
