@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ssl
-import time
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +12,7 @@ import httpx
 
 from medrical.config import ConnectSettings
 from medrical.errors import InputError, MedricalError, ServiceUnavailableError
+from medrical.waiting import poll
 
 
 class ConnectorFailedError(MedricalError):
@@ -150,9 +150,7 @@ class ConnectClient:
         return True
 
     def wait_running(self, name: str, timeout_s: float = 60.0) -> ConnectorState:
-        deadline = time.monotonic() + timeout_s
-        state = None
-        while time.monotonic() < deadline:
+        def checked() -> ConnectorState | None:
             state = self.status(name)
             if state is not None and state.failed:
                 trace = (state.trace or "").strip().splitlines()
@@ -160,9 +158,16 @@ class ConnectClient:
                     f"connector {name!r} failed: " + (trace[0] if trace else "no trace"),
                     hint="Full trace: `medrical connector status`.",
                 )
-            if state is not None and state.running:
-                return state
-            time.sleep(0.5)
+            return state
+
+        state = poll(
+            checked,
+            timeout_s=timeout_s,
+            interval_s=0.5,
+            done=lambda state: state is not None and state.running,
+        )
+        if state is not None and state.running:
+            return state
         seen = f"{state.connector_state} {list(state.task_states)}" if state else "absent"
         raise ConnectorFailedError(
             f"connector {name!r} was not running within {timeout_s:.0f} s (state: {seen})."

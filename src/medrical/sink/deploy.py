@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from medrical.sink.connector import (
     sink_config,
 )
 from medrical.stack.layout import StackLayout
+from medrical.waiting import poll
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,5 @@ def remove_connector(client: ConnectClient, name: str, *, timeout_s: float = 15.
     """
     if not client.delete(name):
         return False
-    deadline = time.monotonic() + timeout_s
-    while client.status(name) is not None and time.monotonic() < deadline:
-        time.sleep(0.2)
+    poll(lambda: client.status(name), timeout_s=timeout_s, interval_s=0.2, done=lambda s: s is None)
     return True

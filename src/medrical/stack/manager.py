@@ -27,6 +27,7 @@ from medrical.stack.layout import StackLayout
 from medrical.stack.postgres import PostgresService
 from medrical.stack.registry import RegistryService
 from medrical.stack.services import Engines, Service
+from medrical.waiting import poll
 
 log = logging.getLogger(__name__)
 
@@ -155,9 +156,8 @@ class LocalStack:
     ) -> None:
         """Poll the probe until it passes; stop the child and raise if it dies or times out."""
         check = probe or service.probe
-        deadline = time.monotonic() + service.start_timeout_s
-        last_error = ""
-        while time.monotonic() < deadline:
+
+        def probed() -> CheckResult:
             if child.poll() is not None:
                 process.stop(service.pid_file)  # forgets the PID file and child
                 raise StackError(
@@ -165,11 +165,17 @@ class LocalStack:
                     hint=f"Full log: {service.log_file}",
                     log_tail=process.tail(service.log_file),
                 )
-            result = _probed(check)
-            if result.ok:
-                return
-            last_error = result.detail[:160]
-            time.sleep(_POLL_S)
+            return _probed(check)
+
+        result = poll(
+            probed,
+            timeout_s=service.start_timeout_s,
+            interval_s=_POLL_S,
+            done=lambda result: result.ok,
+        )
+        if result.ok:
+            return
+        last_error = result.detail[:160]
         process.stop(service.pid_file)
         raise StackError(
             f"{service.name} did not become healthy within {service.start_timeout_s:.0f} s "

@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from medrical.waiting import poll
+
 # Children started by this process, kept so that stopping one also reaps it (no zombie, and no
 # "subprocess still running" warning when a Popen object is collected while its daemon runs).
 _children: dict[int, subprocess.Popen[bytes]] = {}
@@ -111,10 +113,12 @@ def stop(pid_file: Path, *, timeout_s: float = 30.0) -> bool:
         return False
     with contextlib.suppress(ProcessLookupError):
         os.killpg(tracked.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while tracked.alive() and time.monotonic() < deadline:
-        time.sleep(0.2)
+
+    def ended() -> bool:
         _reap(tracked.pid)
+        return not tracked.alive()
+
+    poll(ended, timeout_s=timeout_s, interval_s=0.2)
     if tracked.alive():
         with contextlib.suppress(ProcessLookupError):
             os.killpg(tracked.pid, signal.SIGKILL)
