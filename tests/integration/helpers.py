@@ -4,6 +4,7 @@ reading back what the engines hold."""
 from __future__ import annotations
 
 import itertools
+import os
 import signal
 import subprocess
 import sys
@@ -242,3 +243,58 @@ def running_dashboard(env: dict[str, str], *args: str) -> Iterator[str]:
             process.wait(timeout=10)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def kill_service(config: MedricalConfig, service: str) -> int:
+    """SIGKILL one service of the local stack, by the PID in its PID file; returns the PID."""
+    from medrical.stack import process
+    from medrical.stack.layout import StackLayout
+
+    tracked = process.running(StackLayout.of(config.stack).pid_file(service))
+    assert tracked is not None, f"{service} is not running"
+    os.kill(tracked.pid, signal.SIGKILL)
+    wait_for(
+        lambda: (
+            True
+            if process.running(StackLayout.of(config.stack).pid_file(service)) is None
+            else None
+        ),
+        timeout_s=30,
+        interval_s=0.1,
+        what=f"{service} (PID {tracked.pid}) to end",
+    )
+    return tracked.pid
+
+
+def restart_stack(config: MedricalConfig) -> None:
+    """What a user runs after a crash: `medrical stack up` starts whatever is not running."""
+    from medrical.stack.manager import LocalStack
+
+    LocalStack(config.stack).up(report=lambda _line: None)
+
+
+def hanging_partitions(config: MedricalConfig, topic: str) -> list[int]:
+    """Partitions of `topic` whose last stable offset lags their end: an open transaction."""
+    ends = {}
+    for isolation in ("read_committed", "read_uncommitted"):
+        consumer = Consumer(
+            client_conf(
+                config,
+                **{"group.id": f"it-lso-{uuid.uuid4().hex[:8]}", "isolation.level": isolation},
+            )
+        )
+        try:
+            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            ends[isolation] = [
+                consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                for p in sorted(partitions)
+            ]
+        finally:
+            consumer.close()
+    return [
+        p
+        for p, (stable, end) in enumerate(
+            zip(ends["read_committed"], ends["read_uncommitted"], strict=True)
+        )
+        if stable < end
+    ]

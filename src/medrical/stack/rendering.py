@@ -42,6 +42,14 @@ def kafka_server_properties(
         # Abort a crashed producer's timed-out transaction within a second of its timeout, not
         # up to ten: readers of committed offsets wait on it (a restarted monitor, for one).
         "transaction.abort.timed.out.transaction.cleanup.interval.ms": "1000",
+        # After a SIGKILL the restarted node's controller still holds its old registration
+        # until that session expires, then fences it: every partition loses its leader for a
+        # moment. Abort markers the transaction coordinator sends in that moment are dropped
+        # as if the partitions had been deleted, leaving transactions open for ever (every
+        # read_committed reader stops there). A short session fences the old registration
+        # before the coordinator has loaded anything to abort.
+        "broker.heartbeat.interval.ms": "500",
+        "broker.session.timeout.ms": "1500",
         "auto.create.topics.enable": "true",
         # A demo stack: keep a week of data, in small segments, so disks stay small.
         "log.retention.hours": "168",
