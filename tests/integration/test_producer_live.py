@@ -3,9 +3,17 @@ by confluent-kafka's AvroDeserializer, and `produce --workers` splitting one war
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +27,7 @@ from medrical.kafka_clients import avro_encoder, avro_serializer, client_conf, r
 from medrical.producing import BiometricsProducer
 from medrical.producing.topics import delete_topic, ensure_topic
 from medrical.simulation import Simulator
-from tests.integration.helpers import START_MS, unique_topic
+from tests.integration.helpers import START_MS, unique_topic, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -131,5 +139,233 @@ def test_every_sent_reading_is_stored_once_and_reads_back(live_config: MedricalC
         assert sorted(back, key=lambda r: [r[k] for k in order]) == sorted(
             records, key=lambda r: [r[k] for k in order]
         )
+    finally:
+        delete_topic(live_config, topic)
+
+
+# --- produce --workers: one ward from several processes ---------------------------------------
+
+WARD_FLAGS = ("--patients", "20", "--scenario", "mix", "--start", "2026-01-01T00:00:00Z")
+
+
+def command_env(config: MedricalConfig) -> dict[str, str]:
+    """The environment of a `medrical` child pointed at the test stack, as a user would."""
+    stack = config.stack
+    settings = {
+        "HOME": str(stack.home),
+        "KAFKA_PORT": str(stack.kafka_port),
+        "CONTROLLER_PORT": str(stack.controller_port),
+        "REGISTRY_PORT": str(stack.registry_port),
+        "REGISTRY_MANAGEMENT_PORT": str(stack.registry_management_port),
+        "CONNECT_PORT": str(stack.connect_port),
+        "POSTGRES_PORT": str(stack.postgres_port),
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDRICAL_STACK__")}
+    env.update({f"MEDRICAL_STACK__{name}": value for name, value in settings.items()})
+    return env
+
+
+class Produce:
+    """`medrical produce ...` as a child process, its stderr collected as it comes."""
+
+    def __init__(self, config: MedricalConfig, *args: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "medrical", "produce", *args],
+            env=command_env(config),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line)
+
+    def wait_for_line(self, text: str, timeout_s: float = 120) -> None:
+        wait_for(
+            lambda: True if any(text in line for line in self.lines) else None,
+            timeout_s=timeout_s,
+            interval_s=0.2,
+            what=f"{text!r} on stderr",
+        )
+
+    def finish(self, timeout_s: float = 120) -> tuple[int, str]:
+        """Wait for the exit; the exit code and the whole stderr."""
+        self.process.wait(timeout=timeout_s)
+        self._reader.join(timeout=30)
+        return self.process.returncode, "".join(self.lines)
+
+    def __enter__(self) -> Produce:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        """Whatever happened, nothing of this run stays behind: its workers and itself are
+        stopped by their PIDs."""
+        if self.process.poll() is None:
+            for pid in worker_pids(self.process.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            self.process.kill()
+            self.process.wait(timeout=30)
+        self._reader.join(timeout=30)
+        assert self.process.stderr is not None
+        self.process.stderr.close()
+
+
+def worker_pids(parent: int) -> list[int]:
+    """The PIDs of the `produce --workers` processes a parent started."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent_of = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent_of == parent and b"spawn_main" in command:
+            pids.append(int(entry.name))
+    return pids
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is gone for our purposes: it only waits to be collected by its parent.
+    return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+
+
+def messages_in(config: MedricalConfig, topic: str) -> int | None:
+    consumer = Consumer(client_conf(config, **{"group.id": f"it-probe-{uuid.uuid4().hex[:8]}"}))
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            return None
+        return sum(
+            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in metadata.partitions
+        )
+    finally:
+        consumer.close()
+
+
+def stored_readings(config: MedricalConfig, topic: str) -> list[dict[str, Any]]:
+    registry = registry_client(config)
+    try:
+        values = AvroDeserializer(registry)
+        context = SerializationContext(topic, MessageField.VALUE)
+        readings = []
+        for _key, value in read_topic(config, topic):
+            decoded = values(value, context)
+            assert isinstance(decoded, dict)
+            readings.append(as_sent(decoded))
+        return readings
+    finally:
+        registry.close()
+
+
+def ward_series(seed: int, rounds: int) -> dict[str, list[dict[str, Any]]]:
+    """Each patient's readings in the undisturbed, unsharded ward, in order."""
+    simulator = Simulator(20, seed, "mix", start_ms=START_MS)
+    series: dict[str, list[dict[str, Any]]] = {}
+    for reading in itertools.islice(simulator.readings(), 20 * rounds):
+        series.setdefault(reading.patient_id, []).append(reading.to_record())
+    return series
+
+
+def assert_each_patient_a_prefix_once(stored: list[dict[str, Any]], seed: int) -> None:
+    """Every stored reading once, and each patient's readings a gapless start of its series
+    in the undisturbed ward: nothing lost before the stop, nothing doubled."""
+    mine: dict[str, list[dict[str, Any]]] = {}
+    for record in sorted(stored, key=lambda r: r["event_time"]):
+        mine.setdefault(record["patient_id"], []).append(record)
+    longest = max(len(series) for series in mine.values())
+    expected = ward_series(seed, longest)
+    assert set(mine) == set(expected)  # both workers' patients are there
+    for patient, series in mine.items():
+        assert series == expected[patient][: len(series)], patient
+
+
+def wait_for_messages(config: MedricalConfig, topic: str, count: int) -> None:
+    wait_for(
+        lambda: True if (messages_in(config, topic) or 0) >= count else None,
+        timeout_s=120,
+        what=f"{count} messages on {topic}",
+    )
+
+
+def test_two_workers_produce_the_ward_every_reading_once(live_config: MedricalConfig) -> None:
+    topic = unique_topic("workers")
+    ensure_topic(live_config, topic)
+    try:
+        with Produce(
+            live_config, "--topic", topic, "--workers", "2", "--seed", "5", *WARD_FLAGS,
+            "--count", "6000", "--speed", "max",
+        ) as run:  # fmt: skip
+            code, err = run.finish()
+        assert code == 0, err
+        assert f"{topic}: 2 workers: 6000 sent, 6000 delivered, 0 failed" in err
+        assert "(--count 6000 reached)" in err
+        stored = stored_readings(live_config, topic)
+        # 300 rounds of 20 patients, 3000 events from each worker's 10: the ward's first 6000.
+        expected = [record for series in ward_series(5, 300).values() for record in series]
+        order = ("event_time", "patient_id")
+        assert sorted(stored, key=lambda r: [r[k] for k in order]) == sorted(
+            expected, key=lambda r: [r[k] for k in order]
+        )
+    finally:
+        delete_topic(live_config, topic)
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT"])
+def test_a_signal_stops_every_worker_cleanly(live_config: MedricalConfig, how: str) -> None:
+    topic = unique_topic("wstop")
+    ensure_topic(live_config, topic)
+    try:
+        with Produce(
+            live_config, "--topic", topic, "--workers", "2", "--seed", "6", *WARD_FLAGS,
+            "--rate", "3000",
+        ) as run:  # fmt: skip
+            run.wait_for_line("all 2 workers are producing")
+            wait_for_messages(live_config, topic, 3000)
+            workers = worker_pids(run.process.pid)
+            assert len(workers) == 2
+            run.process.send_signal(getattr(signal, how))
+            code, err = run.finish()
+        assert code == 0, err
+        assert f"(stopped by {how})" in err
+        assert not [pid for pid in workers if alive(pid)]
+        stored = stored_readings(live_config, topic)
+        assert f"{topic}: 2 workers: {len(stored)} sent, {len(stored)} delivered, 0 failed" in err
+        assert_each_patient_a_prefix_once(stored, 6)
+    finally:
+        delete_topic(live_config, topic)
+
+
+def test_a_killed_worker_is_reported_and_stops_the_other(live_config: MedricalConfig) -> None:
+    topic = unique_topic("wkill")
+    ensure_topic(live_config, topic)
+    try:
+        with Produce(
+            live_config, "--topic", topic, "--workers", "2", "--seed", "8", *WARD_FLAGS,
+            "--rate", "3000",
+        ) as run:  # fmt: skip
+            run.wait_for_line("all 2 workers are producing")
+            workers = worker_pids(run.process.pid)
+            assert len(workers) == 2
+            os.kill(workers[0], signal.SIGKILL)
+            code, err = run.finish()
+        assert code == 1, err
+        assert re.search(r"error: worker [12] of 2 failed: killed by SIGKILL", err), err
+        assert "(stopped: worker" in err
+        assert "Traceback" not in err
+        assert not alive(workers[1])
     finally:
         delete_topic(live_config, topic)

@@ -15,6 +15,7 @@ import typer
 from medrical import schemas
 from medrical.cli import _state
 from medrical.errors import InputError
+from medrical.kafka_clients import ensure_kafka_reachable
 from medrical.producing.run import (
     Limits,
     Pacing,
@@ -24,8 +25,9 @@ from medrical.producing.run import (
     produce_to_kafka,
     replay_readings,
 )
+from medrical.producing.workers import WardSpec, WorkerJob, plan, run_workers
 from medrical.schemas import DEFAULT_TOPIC
-from medrical.simulation import FIELD_NAMES, MIX, CsvReplay, Reading, RowProblem, Simulator
+from medrical.simulation import FIELD_NAMES, MIX, WHOLE_WARD, CsvReplay, Reading, RowProblem, Shard
 from medrical.simulation.simulator import Cadence
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ DEFAULT_PATIENTS = 10
 _SIMULATION = "Simulation"
 _PACING = "Pacing and limits"
 _REPLAY = "Replay a CSV file"
+_SCALE = "Many cores and machines"
 
 
 def parse_speed(text: str | None) -> float | None:
@@ -200,21 +203,43 @@ def produce(
             rich_help_panel=_REPLAY,
         ),
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Processes that together simulate the ward (patients dealt out among them).",
+            rich_help_panel=_SCALE,
+        ),
+    ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            help="K/N: simulate the K-th of N shares of the ward (one per machine; needs --seed).",
+            rich_help_panel=_SCALE,
+        ),
+    ] = None,
 ) -> None:
     """Stream synthetic patients' vital signs to a Kafka topic, Avro-encoded, keyed by patient.
 
     --speed paces event time against the wall clock; --rate caps the events per second. Each
     event waits for both, so the slower wins; --rate alone sends as fast as the cap allows.
     Ctrl+C (or SIGTERM) stops cleanly: in-flight events are flushed and the run counts as a
-    success. A second Ctrl+C stops at once.
+    success. A second Ctrl+C stops at once. --workers N splits the ward among N processes;
+    --shard K/N (with the same --seed everywhere) splits it among machines.
     """
     schemas.check_topic(topic)
     start_ms = parse_start(start)
     pacing = Pacing(speed=_effective_speed(speed, rate=rate, dry_run=dry_run), rate=rate)
     limits = Limits(count=count, duration_s=duration)
+    share = WHOLE_WARD if shard is None else Shard.parse(shard)
+    if workers is not None and dry_run:
+        raise InputError(
+            "--dry-run writes one stream from one process; drop --workers.",
+            hint="--shard K/N splits a dry run.",
+        )
 
     skipped: Callable[[], int] = lambda: 0  # noqa: E731
     readings: Iterable[Reading]
+    origin_ms: int | None = None
     if replay is not None:
         simulator_flags = {
             "--patients": patients,
@@ -226,6 +251,8 @@ def produce(
             "--artifact-rate": artifact_rate,
         }
         given = [flag for flag, value in simulator_flags.items() if value is not None]
+        scale_flags = (("--workers", workers), ("--shard", shard))
+        given += [flag for flag, value in scale_flags if value is not None]
         if given:
             raise InputError(f"--replay takes its readings from the file; drop {', '.join(given)}.")
         if start_ms is not None and not rebase:
@@ -239,21 +266,40 @@ def produce(
         if column or rebase:
             raise InputError("--column and --rebase apply to --replay only.")
         if seed is None:
+            if not share.whole:
+                raise InputError(
+                    "--shard needs --seed: every shard must simulate the same ward.",
+                    hint=f"For example: --shard {share} --seed 42 on every machine.",
+                )
             seed = random.SystemRandom().randrange(2**31)
             log.info("seed %d (give --seed %d to repeat this stream)", seed, seed)
-        readings = Simulator(
-            patients if patients is not None else DEFAULT_PATIENTS,
-            seed,
-            scenario if scenario is not None else (MIX if scenario_file is None else "stable"),
+        ward = WardSpec(
+            patients=patients if patients is not None else DEFAULT_PATIENTS,
+            seed=seed,
+            scenario=scenario
+            if scenario is not None
+            else (MIX if scenario_file is None else "stable"),
+            start_ms=start_ms if start_ms is not None else _now_ms(),
             scenario_file=scenario_file,
             interval_s=interval if interval is not None else 1.0,
-            start_ms=start_ms,
             cadence=_cadence(cadence),
             artifact_rate=artifact_rate if artifact_rate is not None else 0.0,
-        ).readings()
+            shard=share,
+        )
+        origin_ms = ward.start_ms
+        simulator = ward.simulator()  # checks the arguments before any worker starts
+        if workers is not None:
+            jobs = plan(
+                topic, ward, workers, pacing, limits, log_level=logging.getLogger("medrical").level
+            )
+            _produce_with_workers(topic, jobs)
+            return
+        readings = simulator.readings()
 
     if dry_run:
-        summary = produce_dry_run(readings, pacing=pacing, limits=limits, skipped=skipped)
+        summary = produce_dry_run(
+            readings, pacing=pacing, limits=limits, skipped=skipped, origin_ms=origin_ms
+        )
         typer.echo(f"dry run: {summary.describe(dry_run=True)}", err=True)
         return
     status = status_line()
@@ -265,9 +311,23 @@ def produce(
         limits=limits,
         skipped=skipped,
         on_status=status,
+        origin_ms=origin_ms,
     )
     print_summary(topic, summary, status_shown=status is not None)
     check_delivery(summary)
+
+
+def _produce_with_workers(topic: str, jobs: list[WorkerJob]) -> None:
+    config = _state.config()
+    # Fail fast, once, before any worker starts, when Kafka cannot be reached.
+    ensure_kafka_reachable(config, timeout_s=5.0)
+    status = status_line()
+    result = run_workers(config, jobs, on_status=status)
+    print_summary(
+        f"{topic}: {result.workers} workers", result.summary, status_shown=status is not None
+    )
+    result.check()
+    check_delivery(result.summary)
 
 
 def _effective_speed(text: str | None, *, rate: float | None, dry_run: bool) -> float | None:

@@ -391,26 +391,32 @@ def produce_to_kafka(
     limits: Limits,
     skipped: Callable[[], int] = lambda: 0,
     on_status: Callable[[str], None] | None = None,
+    on_progress: Progress | None = None,
+    origin_ms: int | None = None,
+    stop: StopFlag | None = None,
     reachable_timeout_s: float = 5.0,
 ) -> RunSummary:
     """Produce readings to `topic` until a limit or a signal; failing fast when Kafka is down.
 
-    SIGINT/SIGTERM stop the loop cleanly (see `StopOnSignals`); what was sent is flushed.
+    SIGINT/SIGTERM stop the loop cleanly (see `StopOnSignals`), as does setting `stop`; what
+    was sent is flushed.
     """
     schemas.check_topic(topic)
     ensure_kafka_reachable(config, timeout_s=reachable_timeout_s)
     with (
         BiometricsProducer(config, topic, check_reachable=False) as producer,
-        StopOnSignals(StopFlag()) as stop,
+        StopOnSignals(stop if stop is not None else StopFlag()) as flag,
     ):
         return run_loop(
             readings,
             KafkaSink(producer),
             pacing=pacing,
             limits=limits,
-            stop=stop,
+            stop=flag,
             skipped=skipped,
             on_status=on_status,
+            on_progress=on_progress,
+            origin_ms=origin_ms,
         )
 
 
@@ -421,6 +427,7 @@ def produce_dry_run(
     limits: Limits,
     out: IO[str] | None = None,
     skipped: Callable[[], int] = lambda: 0,
+    origin_ms: int | None = None,
 ) -> RunSummary:
     """Write readings as JSON lines (no network) until a limit, a signal, or a closed pipe."""
     with StopOnSignals(StopFlag()) as stop:
@@ -431,4 +438,5 @@ def produce_dry_run(
             limits=limits,
             stop=stop,
             skipped=skipped,
+            origin_ms=origin_ms,
         )

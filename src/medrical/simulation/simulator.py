@@ -240,9 +240,13 @@ class Simulator:
         self.ward_size = patients
         self.shard = shard
         self.numbers: tuple[int, ...] = tuple(shard.numbers(patients))
-        self.patients: tuple[PatientProfile, ...] = self._draw_patients(is_mix=scenario == MIX)
+        self._is_mix = scenario == MIX
 
-    def _draw_patients(self, *, is_mix: bool) -> tuple[PatientProfile, ...]:
+    @functools.cached_property
+    def patients(self) -> tuple[PatientProfile, ...]:
+        """The profiles of the patients this simulator holds, drawn at first use (a ward of
+        100,000 takes seconds), so that constructing a Simulator only checks its arguments."""
+        is_mix = self._is_mix
         weights = [scenario.mix_weight for scenario in self.scenarios]
         profiles = []
         for number in self.numbers:
