@@ -176,7 +176,13 @@ def test_status_of_a_stopped_stack_shows_every_service_down(
     _stack_env(settings, monkeypatch)
     assert _run(["stack", "status"]) == 1
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in lines] == ["postgres", "kafka", "registry", "connect"]
+    assert [line.split()[0] for line in lines] == [
+        "postgres",
+        "kafka",
+        "registry",
+        "connect",
+        "supervisor",
+    ]
     assert all(line.split()[1] == "down" for line in lines)
 
 

@@ -16,6 +16,7 @@ from medrical.cli.config import config_app
 from medrical.cli.configure import configure_app
 from medrical.cli.connector import connector_app
 from medrical.cli.dashboard import dashboard
+from medrical.cli.dead_letters import dead_letters_app
 from medrical.cli.demo import demo
 from medrical.cli.monitor import monitor_app
 from medrical.cli.news2 import news2
@@ -39,6 +40,7 @@ app.add_typer(config_app, name="config")
 app.command("news2")(news2)
 app.command("produce")(produce)
 app.add_typer(connector_app, name="connector")
+app.add_typer(dead_letters_app, name="dead-letters")
 app.add_typer(test_app, name="test")
 app.command("demo")(demo)
 app.command("dashboard")(dashboard)

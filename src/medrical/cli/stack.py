@@ -12,7 +12,7 @@ import typer
 from medrical.cli import _state
 from medrical.errors import InputError, StackError
 from medrical.stack import fetch
-from medrical.stack.layout import SERVICES
+from medrical.stack.layout import SERVICES, SUPERVISOR
 from medrical.stack.manager import LocalStack
 
 stack_app = typer.Typer(
@@ -74,8 +74,10 @@ def down() -> None:
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
-    """Show each service, where it listens, its health and resident memory."""
-    rows = _stack().status()
+    """Show each service, where it listens, its health and resident memory, the supervisor,
+    and every failed connector task (exit 1 if a service is unhealthy or a task failed)."""
+    stack = _stack()
+    rows = stack.status()
     for row in rows:
         if as_json:
             typer.echo(
@@ -94,13 +96,31 @@ def status(
             memory = f"{row.resident_mib:7.0f} MiB" if row.resident_mib else "        -  "
             state = "healthy" if row.healthy else ("down" if row.pid is None else "unhealthy")
             typer.echo(f"{row.name:<9} {state:<9} {memory}  {row.address:<48} {row.detail}")
-    if not all(row.healthy for row in rows):
+    healthy = all(row.healthy for row in rows)
+    supervisor = stack.supervisor_pid()
+    problems = stack.connector_problems() if rows[-1].healthy else []
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {"service": SUPERVISOR, "pid": supervisor, "healthy": supervisor is not None}
+            )
+        )
+        for problem in problems:
+            typer.echo(json.dumps({"connector_problem": problem}))
+    else:
+        state = "running" if supervisor is not None else "down"
+        typer.echo(f"{SUPERVISOR:<9} {state:<9} restarts failed connector tasks (pid {supervisor})")
+        for problem in problems:
+            typer.echo(problem)
+    if not healthy or problems or (rows[-1].healthy and supervisor is None):
         raise typer.Exit(1)
 
 
 @stack_app.command()
 def logs(
-    service: Annotated[str | None, typer.Argument(help=f"One of: {', '.join(SERVICES)}.")] = None,
+    service: Annotated[
+        str | None, typer.Argument(help=f"One of: {', '.join((*SERVICES, SUPERVISOR))}.")
+    ] = None,
     lines: Annotated[int, typer.Option("-n", "--lines", help="How many lines.")] = 40,
     follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing.")] = False,
 ) -> None:
@@ -108,9 +128,10 @@ def logs(
     from medrical.stack.process import tail
 
     stack = _stack()
-    if service is not None and service not in SERVICES:
-        raise InputError(f"unknown service {service!r}; choose one of {', '.join(SERVICES)}.")
-    chosen = [service] if service else list(SERVICES)
+    known = (*SERVICES, SUPERVISOR)
+    if service is not None and service not in known:
+        raise InputError(f"unknown service {service!r}; choose one of {', '.join(known)}.")
+    chosen = [service] if service else list(known)
     for name in chosen:
         if len(chosen) > 1:
             typer.echo(f"==> {name} <==")

@@ -18,14 +18,25 @@ DEFAULT_PARTITIONS = 3
 
 
 def ensure_topic(
-    config: MedricalConfig, topic: str, *, partitions: int = DEFAULT_PARTITIONS
+    config: MedricalConfig,
+    topic: str,
+    *,
+    partitions: int = DEFAULT_PARTITIONS,
+    topic_config: dict[str, str] | None = None,
 ) -> bool:
-    """Create `topic` unless it exists (with the cluster's default replication); True when
-    it was created."""
+    """Create `topic` unless it exists (with the cluster's default replication and the given
+    topic settings); True when it was created."""
     admin = AdminClient(client_conf(config))
     # replication_factor=-1 lets the cluster choose: 1 on the local stack, 3 on a managed one.
     future = admin.create_topics(
-        [NewTopic(topic, num_partitions=partitions, replication_factor=-1)]
+        [
+            NewTopic(
+                topic,
+                num_partitions=partitions,
+                replication_factor=-1,
+                config=topic_config or {},
+            )
+        ]
     )[topic]
     try:
         future.result(timeout=30)

@@ -20,11 +20,20 @@ class ConnectorFailedError(MedricalError):
 
 
 @dataclass(frozen=True)
+class TaskState:
+    task_id: int
+    state: str
+    trace: str | None
+
+
+@dataclass(frozen=True)
 class ConnectorState:
     name: str
     connector_state: str
     task_states: tuple[str, ...]
     trace: str | None
+    tasks: tuple[TaskState, ...] = ()
+    connector_trace: str | None = None
 
     @property
     def running(self) -> bool:
@@ -37,6 +46,51 @@ class ConnectorState:
     @property
     def failed(self) -> bool:
         return self.connector_state == "FAILED" or "FAILED" in self.task_states
+
+    @property
+    def failed_tasks(self) -> tuple[TaskState, ...]:
+        return tuple(task for task in self.tasks if task.state == "FAILED")
+
+
+def _parse_status(name: str, body: dict[str, Any]) -> ConnectorState:
+    tasks = tuple(
+        TaskState(int(task.get("id", number)), task.get("state", "UNKNOWN"), task.get("trace"))
+        for number, task in enumerate(body.get("tasks", []))
+    )
+    connector = body.get("connector", {})
+    trace = next((task.trace for task in tasks if task.trace), None) or connector.get("trace")
+    return ConnectorState(
+        name=name,
+        connector_state=connector.get("state", "UNKNOWN"),
+        task_states=tuple(task.state for task in tasks),
+        trace=trace,
+        tasks=tasks,
+        connector_trace=connector.get("trace"),
+    )
+
+
+# Messages whose words hide the cause; what they mean for Medrical's sink.
+_TRACE_EXPLANATIONS = {
+    "Unable to determine Dialect without JDBC metadata": (
+        "the sink's task could not open a connection to PostgreSQL when it started "
+        "(PostgreSQL down, or the connector's SSL setting does not match the server's)"
+    ),
+    "RegistryUnavailableError": "the schema registry stayed unavailable for the whole retry budget",
+}
+
+
+def explain_trace(trace: str | None) -> str:
+    """One line saying why a connector or task failed: the deepest cause in Connect's trace,
+    with a plain explanation where the engines' own words hide it."""
+    if not trace:
+        return "no trace"
+    lines = [line.strip() for line in trace.strip().splitlines() if line.strip()]
+    causes = [line.removeprefix("Caused by: ") for line in lines if line.startswith("Caused by:")]
+    deepest = causes[-1] if causes else lines[0]
+    for marker, meaning in _TRACE_EXPLANATIONS.items():
+        if marker in trace:
+            return f"{meaning}: {deepest[:300]}"
+    return deepest[:300]
 
 
 def connector_path(name: str, *rest: str) -> str:
@@ -89,10 +143,35 @@ class ConnectClient:
             )
         return response
 
-    def plugins(self) -> list[str]:
-        response = self._request("GET", "/connector-plugins")
+    def plugins(self, *, connectors_only: bool = True) -> list[str]:
+        """Plugin classes the workers have: connectors, or converters and the rest too."""
+        params = {} if connectors_only else {"connectorsOnly": "false"}
+        response = self._request("GET", "/connector-plugins", params=params)
         response.raise_for_status()
         return [plugin["class"] for plugin in response.json()]
+
+    def connectors(self) -> dict[str, ConnectorState]:
+        """Every connector's state, in one request."""
+        response = self._request("GET", "/connectors", params={"expand": "status"})
+        response.raise_for_status()
+        return {
+            name: _parse_status(name, entry.get("status", {}))
+            for name, entry in response.json().items()
+        }
+
+    def restart(self, name: str, *, only_failed: bool = True) -> None:
+        """Restart the connector's failed instances (its tasks included), as Connect's
+        `POST /connectors/{name}/restart?includeTasks=true&onlyFailed=true` does."""
+        response = self._request(
+            "POST",
+            f"/connectors/{name}/restart",
+            params={"includeTasks": "true", "onlyFailed": str(only_failed).lower()},
+        )
+        if response.status_code >= 400 and response.status_code != 404:
+            raise ConnectorFailedError(
+                f"Connect refused to restart {name!r} (HTTP {response.status_code}): "
+                f"{_message(response)}"
+            )
 
     def apply(self, name: str, config: dict[str, str]) -> bool:
         """Create or update a connector; True when it was created."""
@@ -123,16 +202,7 @@ class ConnectClient:
         if response.status_code == 404:
             return None
         response.raise_for_status()
-        body = response.json()
-        tasks = body.get("tasks", [])
-        trace = next((task.get("trace") for task in tasks if task.get("trace")), None)
-        trace = trace or body.get("connector", {}).get("trace")
-        return ConnectorState(
-            name=name,
-            connector_state=body.get("connector", {}).get("state", "UNKNOWN"),
-            task_states=tuple(task.get("state", "UNKNOWN") for task in tasks),
-            trace=trace,
-        )
+        return _parse_status(name, response.json())
 
     def config(self, name: str) -> dict[str, str] | None:
         response = self._request("GET", connector_path(name, "config"))
@@ -153,9 +223,8 @@ class ConnectClient:
         def checked() -> ConnectorState | None:
             state = self.status(name)
             if state is not None and state.failed:
-                trace = (state.trace or "").strip().splitlines()
                 raise ConnectorFailedError(
-                    f"connector {name!r} failed: " + (trace[0] if trace else "no trace"),
+                    f"connector {name!r} failed: {explain_trace(state.trace)}",
                     hint="Full trace: `medrical connector status`.",
                 )
             return state

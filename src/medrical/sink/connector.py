@@ -15,6 +15,10 @@ DEFAULT_TOPICS_REGEX = "biometrics_(.*)"
 DEBEZIUM_SINK_CLASS = "io.debezium.connector.jdbc.JdbcSinkConnector"
 AIVEN_SINK_CLASS = "io.aiven.connect.jdbc.JdbcSinkConnector"
 APICURIO_AVRO_CONVERTER = "io.apicurio.registry.utils.converter.AvroConverter"
+# Apicurio's converter wrapped by Medrical's own (built by `medrical stack fetch` from
+# stack/resources/medrical-connect): it waits out an unavailable registry instead of sending
+# good records to the dead letters, and fails the task if the registry stays away.
+MEDRICAL_AVRO_CONVERTER = "io.medrical.connect.RegistryRetryingAvroConverter"
 CONFLUENT_AVRO_CONVERTER = "io.confluent.connect.avro.AvroConverter"
 DEAD_LETTER_TOPIC = "medrical_dead_letters"
 
@@ -27,10 +31,25 @@ def apicurio_api_url(registry_url: str) -> str:
     return registry_url.rstrip("/") + "/apis/registry/v2"
 
 
+# How long one record waits for an unavailable registry before its task fails (and the
+# supervisor restarts it); kept well under the consumer's max.poll.interval.ms (5 minutes).
+REGISTRY_RETRY_BUDGET_MS = 60_000
+REGISTRY_RETRY_BACKOFF_MAX_MS = 5_000
+# Debezium retries a write that failed for want of a database connection this many times, this
+# far apart (about a minute), before the task fails and the supervisor takes over.
+DATABASE_WRITE_RETRIES = 20
+DATABASE_WRITE_RETRY_DELAY_MS = 3_000
+
+
 def _apicurio_converter(prefix: str, registry_url: str) -> dict[str, str]:
     # The Confluent wire format: magic byte, 4-byte content id, no headers.
     return {
-        prefix: APICURIO_AVRO_CONVERTER,
+        prefix: MEDRICAL_AVRO_CONVERTER,
+        f"{prefix}.medrical.retry.budget.ms": str(REGISTRY_RETRY_BUDGET_MS),
+        f"{prefix}.medrical.retry.backoff.max.ms": str(REGISTRY_RETRY_BACKOFF_MAX_MS),
+        # A schema id names immutable content: when the periodic refresh of a cached schema
+        # fails, keep using it rather than failing the record.
+        f"{prefix}.apicurio.registry.fault-tolerant-refresh": "true",
         f"{prefix}.apicurio.registry.url": apicurio_api_url(registry_url),
         f"{prefix}.apicurio.registry.headers.enabled": "false",
         f"{prefix}.apicurio.registry.id-handler": (
@@ -128,13 +147,20 @@ def sink_config(
         "schema.evolution": "basic",
         "collection.name.format": "${topic}",
         "use.time.zone": "UTC",
-        # Records a converter cannot read go to a dead-letter topic instead of stopping the
-        # sink; the topic name stays outside biometrics_(.*) so the sink never reads it back.
+        # Poison (records no converter can ever read) goes to a dead-letter topic instead of
+        # stopping the sink; the topic name stays outside biometrics_(.*) so the sink never
+        # reads it back. A registry that is unavailable is waited out by the converter, never
+        # a reason to divert a record (see MEDRICAL_AVRO_CONVERTER).
         "errors.tolerance": "all",
         "errors.deadletterqueue.topic.name": DEAD_LETTER_TOPIC,
         "errors.deadletterqueue.topic.replication.factor": "1",
         "errors.deadletterqueue.context.headers.enable": "true",
         "errors.log.enable": "true",
+        # A write that fails for want of a connection (PostgreSQL restarting, a network blip)
+        # is retried, not fatal at once; the rows stay unacknowledged meanwhile.
+        "connection.restart.on.errors": "true",
+        "flush.max.retries": str(DATABASE_WRITE_RETRIES),
+        "flush.retry.delay.ms": str(DATABASE_WRITE_RETRY_DELAY_MS),
         # A topic created after the connector started is found at the next metadata refresh:
         # every 10 s rather than the consumer's default of 5 minutes.
         "consumer.override.metadata.max.age.ms": "10000",

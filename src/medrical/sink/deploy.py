@@ -14,6 +14,7 @@ from medrical.sink.connector import (
     AIVEN_SINK_CLASS,
     DEBEZIUM_SINK_CLASS,
     DEFAULT_TOPICS_REGEX,
+    MEDRICAL_AVRO_CONVERTER,
     Flavor,
     sink_config,
 )
@@ -90,6 +91,16 @@ def deploy_connector(
             f"Kafka Connect at {client.url} has no plugin {connector_class}.",
             hint=_PLUGIN_HINTS.get(connector_class),
         )
+    converters = {conf.get("key.converter"), conf.get("value.converter")}
+    if MEDRICAL_AVRO_CONVERTER in converters and MEDRICAL_AVRO_CONVERTER not in client.plugins(
+        connectors_only=False
+    ):
+        raise ConfigError(
+            f"Kafka Connect at {client.url} has no converter {MEDRICAL_AVRO_CONVERTER}.",
+            hint="It is Medrical's own (medrical-connect.jar, which `medrical stack fetch` "
+            "builds into the stack's plugins/apicurio-converter folder); copy that folder "
+            "into the worker's plugin.path.",
+        )
     problems = client.validate(name, conf)
     if problems:
         listing = "".join(f"\n  - {problem}" for problem in problems)
@@ -98,7 +109,12 @@ def deploy_connector(
             f"connector {name!r}:{listing}",
             hint="See `medrical connector show-config` and `medrical config show`.",
         )
+    before = client.status(name)
     created = client.apply(name, conf)
+    if before is not None and before.failed:
+        # Connect keeps reporting the failure of the tasks that ran the old configuration
+        # until new ones start; restart them now so that the wait below sees the new ones.
+        client.restart(name)
     report(f"connector {name} {'created' if created else 'updated'}; waiting for it to run")
     state = client.wait_running(name, timeout_s=timeout_s)
     return Deployment(name, created, state)

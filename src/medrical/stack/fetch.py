@@ -19,6 +19,9 @@ from medrical.errors import StackError
 log = logging.getLogger(__name__)
 
 POMS = ("pom.xml", "converter-pom.xml")
+# Medrical's own converter, built from the sources in this folder (see its pom.xml).
+CONVERTER_SOURCES = "medrical-connect"
+CONVERTER_JAR = "medrical-connect.jar"
 _COMPLETE_MARKER = ".complete"
 JDBC_SINK_CLASS = "io.debezium.connector.jdbc.JdbcSinkConnector"
 
@@ -27,10 +30,17 @@ def _resource_dir() -> Path:
     return Path(str(resources.files("medrical.stack") / "resources"))
 
 
+def _pinned_files() -> list[Path]:
+    sources = _resource_dir() / CONVERTER_SOURCES
+    return [_resource_dir() / name for name in POMS] + sorted(
+        path for path in sources.rglob("*") if path.is_file()
+    )
+
+
 def engines_digest() -> str:
     digest = hashlib.sha256()
-    for name in POMS:
-        digest.update((_resource_dir() / name).read_bytes())
+    for path in _pinned_files():
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -46,19 +56,14 @@ def _layout_is_complete(target: Path) -> bool:
         and (target / "apicurio" / "quarkus-run.jar").is_file()
         and any((target / "plugins").glob("debezium-connector-jdbc/debezium-connector-jdbc-*.jar"))
         and any((target / "plugins" / "apicurio-converter").glob("*converter*.jar"))
+        and (target / "plugins" / "apicurio-converter" / CONVERTER_JAR).is_file()
     )
 
 
-def _run_maven(mvn: str, pom: Path, target: Path, *, show_progress: bool) -> None:
-    command = [
-        mvn,
-        "-B",
-        "--strict-checksums",
-        "-f",
-        str(pom),
-        f"-Dstack.home={target}",
-        "generate-resources",
-    ]
+def _run_maven(
+    mvn: str, pom: Path, target: Path, *, show_progress: bool, phase: str = "generate-resources"
+) -> None:
+    command = [mvn, "-B", "--strict-checksums", "-f", str(pom), f"-Dstack.home={target}", phase]
     lines: list[str] = []
     downloaded = 0
     with subprocess.Popen(
@@ -97,6 +102,13 @@ def fetch_engines(cache_dir: Path, *, show_progress: bool | None = None) -> Path
             "and it is not on PATH.",
             hint="Install it (Debian: `apt-get install maven`), then run `medrical stack up`.",
         )
+    if shutil.which("javac") is None:
+        raise StackError(
+            "a Java compiler (javac) is needed to build Medrical's Connect converter the first "
+            "time, and it is not on PATH.",
+            hint="Install a JDK (Debian: `apt-get install default-jdk-headless`), then run "
+            "`medrical stack up`.",
+        )
     if show_progress is None:
         show_progress = sys.stderr.isatty()
     target.mkdir(parents=True, exist_ok=True)
@@ -104,6 +116,8 @@ def fetch_engines(cache_dir: Path, *, show_progress: bool | None = None) -> Path
     sys.stderr.write("Fetching Kafka, Kafka Connect, Debezium JDBC sink and Apicurio Registry...\n")
     for name in POMS:
         _run_maven(mvn, _resource_dir() / name, target, show_progress=show_progress)
+    converter_pom = _resource_dir() / CONVERTER_SOURCES / "pom.xml"
+    _run_maven(mvn, converter_pom, target, show_progress=show_progress, phase="package")
     shutil.rmtree(target / "build", ignore_errors=True)
     (target / _COMPLETE_MARKER).write_text(engines_digest() + "\n", encoding="utf-8")
     if not _layout_is_complete(target):

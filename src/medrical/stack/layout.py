@@ -8,6 +8,8 @@ from pathlib import Path
 from medrical.config import StackSettings
 
 SERVICES = ("postgres", "kafka", "registry", "connect")
+# Medrical's own process beside the engines: restarts failed tasks of the stack's connectors.
+SUPERVISOR = "supervisor"
 
 
 @dataclass(frozen=True)

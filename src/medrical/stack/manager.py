@@ -7,23 +7,25 @@ orders them, refuses taken ports, waits on their probes, and stops them by their
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from medrical.config import LOOPBACK, StackSettings
+from medrical.config import LOOPBACK, STACK_PORT_FIELDS, MedricalConfig, StackSettings, load_config
 from medrical.errors import InputError, StackError
 from medrical.health import CheckResult
 from medrical.stack import fetch, preparation, process
 from medrical.stack.connect import ConnectService
 from medrical.stack.java import find_java
 from medrical.stack.kafka import KafkaService
-from medrical.stack.layout import StackLayout
+from medrical.stack.layout import SUPERVISOR, StackLayout
 from medrical.stack.postgres import PostgresService
 from medrical.stack.registry import RegistryService
 from medrical.stack.services import Engines, Service
@@ -36,6 +38,8 @@ CLIENT_CONFIG_SSL = preparation.CLIENT_CONFIG_SSL
 CLIENT_CONFIG_SASL_SSL = preparation.CLIENT_CONFIG_SASL_SSL
 
 _POLL_S = 0.5
+# How long `stack up` waits for the connectors' tasks to start before judging them.
+CONNECTORS_SETTLE_S = 45.0
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,34 @@ class LocalStack:
     def is_running(self) -> bool:
         return any(process.running(s.pid_file) for s in self.services)
 
+    def client_config(self) -> MedricalConfig:
+        """Medrical's settings for this stack as it runs: in TLS mode, those of the mutual-TLS
+        client file `stack up --tls` writes; otherwise the defaults, which point at it."""
+        if self.settings.tls:
+            return load_config(self.layout.client / CLIENT_CONFIG_SSL, environ={})
+        return MedricalConfig(stack=self.settings)
+
+    def supervisor_pid(self) -> int | None:
+        tracked = process.running(self.layout.pid_file(SUPERVISOR))
+        return tracked.pid if tracked else None
+
+    def connector_problems(self) -> list[str]:
+        """One line per failed connector or task on the stack's Connect; [] when none."""
+        from medrical.sink.client import ConnectClient, explain_trace
+
+        problems = []
+        with ConnectClient(self.client_config().connect, timeout_s=10) as client:
+            for name, state in sorted(client.connectors().items()):
+                if state.connector_state == "FAILED":
+                    problems.append(
+                        f"connector {name} FAILED: {explain_trace(state.connector_trace)}"
+                    )
+                for task in state.failed_tasks:
+                    problems.append(
+                        f"connector {name} task {task.task_id} FAILED: {explain_trace(task.trace)}"
+                    )
+        return problems
+
     # up ------------------------------------------------------------------------------------------
 
     def up(self, report: Callable[[str], None] = log.info) -> dict[str, float]:
@@ -122,7 +154,63 @@ class LocalStack:
             service.await_ready(partial(self.wait_healthy, service, child))
             timings[service.name] = time.monotonic() - started
             report(f"{service.name:<9} up at {service.address()} ({timings[service.name]:.1f} s)")
+        self._follow_connectors(report)
+        self._start_supervisor(report)
+        if "connect" in timings:
+            self._judge_connectors()
         return timings
+
+    def _follow_connectors(self, report: Callable[[str], None]) -> None:
+        """Re-apply connectors made for the other mode (plain or TLS) with this one's settings."""
+        from medrical.sink.client import ConnectClient
+        from medrical.sink.follow import follow_stack
+
+        config = self.client_config()
+        with ConnectClient(config.connect) as client:
+            follow_stack(client, config, report)
+
+    def _start_supervisor(self, report: Callable[[str], None]) -> None:
+        if self.supervisor_pid() is not None:
+            return
+        env = dict(os.environ)
+        # The child finds this very stack whatever configuration file the environment names.
+        env |= {
+            f"MEDRICAL_STACK__{name.upper()}": str(getattr(self.settings, name))
+            for name in (*STACK_PORT_FIELDS, "home", "cache_dir")
+        }
+        env["MEDRICAL_STACK__TLS"] = "true" if self.settings.tls else "false"
+        process.spawn(
+            [sys.executable, "-m", "medrical", "connector", "supervise", "--local-stack"],
+            pid_file=self.layout.pid_file(SUPERVISOR),
+            log_file=self.layout.log_file(SUPERVISOR),
+            env=env,
+        )
+        report(
+            f"{SUPERVISOR:<9} watching the connectors' tasks "
+            f"(log: `medrical stack logs {SUPERVISOR}`)"
+        )
+
+    def _judge_connectors(self) -> None:
+        """Once the tasks of a freshly started Connect have had time to start (or fail, and be
+        restarted by the supervisor), refuse to call the stack healthy if any is failed."""
+        from medrical.sink.client import ConnectClient
+
+        with ConnectClient(self.client_config().connect) as client:
+            settled = poll(
+                lambda: all(state.running for state in client.connectors().values()),
+                timeout_s=CONNECTORS_SETTLE_S,
+                interval_s=1.0,
+                done=bool,
+            )
+        if settled:
+            return
+        problems = self.connector_problems()
+        if problems:
+            raise StackError(
+                "the stack is up, but " + "; ".join(problems),
+                hint="The supervisor keeps restarting them (`medrical stack logs supervisor`); "
+                "details: `medrical connector status --name NAME`.",
+            )
 
     def _refuse_mode_change(self) -> None:
         mode = self._running_mode()
@@ -188,6 +276,9 @@ class LocalStack:
 
     def down(self, report: Callable[[str], None] = log.info) -> list[str]:
         stopped = []
+        if process.stop(self.layout.pid_file(SUPERVISOR), timeout_s=15):
+            stopped.append(SUPERVISOR)
+            report(f"{SUPERVISOR:<9} stopped")
         for service in reversed(self.services):
             if process.stop(service.pid_file, timeout_s=45):
                 stopped.append(service.name)
@@ -209,6 +300,8 @@ class LocalStack:
         shutil.rmtree(self.layout.client, ignore_errors=True)
 
     def log_path(self, name: str) -> Path:
+        if name == SUPERVISOR:
+            return self.layout.log_file(SUPERVISOR)
         return self.service(name).log_file
 
 
