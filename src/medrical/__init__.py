@@ -3,11 +3,24 @@
 All data Medrical produces is synthetic. Medrical is not a medical device.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
-try:
-    __version__ = version("medrical")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0"
+if TYPE_CHECKING:
+    __version__: str
 
 __all__ = ["__version__"]
+
+
+def __getattr__(name: str) -> str:
+    # Read from the installed metadata on first use: importlib.metadata costs a noticeable part
+    # of a command's start-up, and only `--version` needs it.
+    if name != "__version__":
+        raise AttributeError(f"module 'medrical' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("medrical")
+    except PackageNotFoundError:  # pragma: no cover - a source tree without install
+        found = "0.0.0"
+    globals()["__version__"] = found
+    return found

@@ -15,6 +15,7 @@ import pytest
 import typer.main
 
 from medrical.cli import _run, app
+from medrical.cli.lazy import COMMANDS, load_command
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -41,6 +42,9 @@ EXAMPLES = _examples()
 def _resolve(tokens: list[str]) -> tuple[Any, list[str]]:
     command: Any = typer.main.get_command(app)
     path: list[str] = []
+    if tokens and tokens[0] in COMMANDS:  # the root imports its commands when they run
+        path.append(tokens[0])
+        command = load_command(tokens.pop(0))
     while tokens and hasattr(command, "commands") and tokens[0] in command.commands:
         command = command.commands[tokens[0]]
         path.append(tokens.pop(0))

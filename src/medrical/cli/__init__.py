@@ -9,19 +9,8 @@ from typing import Annotated
 
 import typer
 
-from medrical import __version__
 from medrical.cli import _state
-from medrical.cli.checks import test_app
-from medrical.cli.config import config_app
-from medrical.cli.configure import configure_app
-from medrical.cli.connector import connector_app
-from medrical.cli.dashboard import dashboard
-from medrical.cli.dead_letters import dead_letters_app
-from medrical.cli.demo import demo
-from medrical.cli.monitor import monitor_app
-from medrical.cli.news2 import news2
-from medrical.cli.produce import produce
-from medrical.cli.stack import stack_app
+from medrical.cli.lazy import LazyGroup
 from medrical.errors import ExitCode, MedricalError
 from medrical.logs import setup_logging
 from medrical.redaction import redact
@@ -33,22 +22,15 @@ app = typer.Typer(
     no_args_is_help=False,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=LazyGroup,
+    rich_markup_mode=None,  # see medrical.cli.lazy.plain_help
 )
-app.add_typer(stack_app, name="stack")
-app.add_typer(configure_app, name="configure")
-app.add_typer(config_app, name="config")
-app.command("news2")(news2)
-app.command("produce")(produce)
-app.add_typer(connector_app, name="connector")
-app.add_typer(dead_letters_app, name="dead-letters")
-app.add_typer(test_app, name="test")
-app.command("demo")(demo)
-app.command("dashboard")(dashboard)
-app.add_typer(monitor_app, name="monitor")
 
 
 def _version(value: bool) -> None:
     if value:
+        from medrical import __version__
+
         typer.echo(f"medrical {__version__}")
         raise typer.Exit()
 

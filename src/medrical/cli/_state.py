@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from medrical.config import (
-    LoadedConfig,
-    MedricalConfig,
-    config_file_path,
-    load_config_with_sources,
-)
-from medrical.config.secrets import remember_config_secrets
+if TYPE_CHECKING:  # the model (pydantic) is imported by the commands that read it
+    from medrical.config import LoadedConfig, MedricalConfig
 
 _config_file: Path | None = None
 
@@ -23,6 +18,8 @@ def set_config_file(path: Path | None) -> None:
 
 def config_file() -> Path:
     """The configuration file in use: --config if given, else the one in the config directory."""
+    from medrical.config.paths import config_file_path
+
     return _config_file or config_file_path()
 
 
@@ -34,6 +31,9 @@ def config(overrides: dict[str, Any] | None = None) -> MedricalConfig:
 def loaded_config(overrides: dict[str, Any] | None = None) -> LoadedConfig:
     """The effective configuration together with where each value came from; its secrets are
     masked in every message from now on."""
+    from medrical.config import load_config_with_sources
+    from medrical.config.secrets import remember_config_secrets
+
     loaded = load_config_with_sources(_config_file, overrides=overrides)
     remember_config_secrets(loaded.config)
     return loaded
