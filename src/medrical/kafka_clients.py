@@ -33,6 +33,24 @@ from medrical.schemas.wire import FramedAvroEncoder, MessageField, SchemaRegistr
 
 _librdkafka_log = logging.getLogger("medrical.librdkafka")
 
+# librdkafka's own lines about conditions it retries and resolves by itself (a coordinator
+# still loading on a fresh broker, an idle connection closed): nothing for a user to act on.
+_TRANSIENT = re.compile(
+    r"retrying|will retry|coordinator load in progress|not coordinator|"
+    r"leader not available|disconnected \(after|broker transport failure.*retry",
+    re.IGNORECASE,
+)
+
+
+class LibrdkafkaLog:
+    """The `logger` of every client: librdkafka's transient, self-resolving conditions at
+    debug level, the rest at the level librdkafka gave."""
+
+    def log(self, level: int, message: str, *args: Any) -> None:
+        text = message % args if args else message
+        _librdkafka_log.log(logging.DEBUG if _TRANSIENT.search(text) else level, "%s", text)
+
+
 try:  # the registry client may run on its own copy of httpx (httpx2)
     from confluent_kafka.schema_registry.common._httpx_compat import httpx as _registry_httpx
 
@@ -55,7 +73,7 @@ ALLOW_EXPOSED_SECRETS_ENV = "MEDRICAL_ALLOW_EXPOSED_SECRETS"
 def client_conf(config: MedricalConfig, **overrides: Any) -> dict[str, Any]:
     check_client_files(config.kafka)
     conf: dict[str, Any] = dict(config.kafka.client_config())
-    conf["logger"] = _librdkafka_log
+    conf["logger"] = LibrdkafkaLog()
     conf.update(overrides)
     return conf
 

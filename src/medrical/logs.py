@@ -25,8 +25,20 @@ class _JsonFormatter(logging.Formatter):
 
 
 class _TextFormatter(logging.Formatter):
+    """Lines for a person: "warning: ..." for what needs attention, the bare message for
+    progress, and the logger's name only at debug level, where it helps."""
+
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        message = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            line = f"{record.levelname.lower()}: {message}"
+        elif record.levelno >= logging.INFO:
+            line = message
+        else:
+            line = f"debug {record.name}: {message}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return redact(line)
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -45,7 +57,7 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 def setup_logging(level: int = logging.INFO) -> None:
     handler = _StderrHandler()
     if sys.stderr.isatty():
-        handler.setFormatter(_TextFormatter("%(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(_TextFormatter())
     else:
         handler.setFormatter(_JsonFormatter())
     root = logging.getLogger("medrical")
