@@ -9,10 +9,13 @@ us is named with the cause (TLS, certificate, credentials), within a bounded tim
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import inspect
 import logging
 import os
 import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -197,32 +200,41 @@ REGISTRY_TIMEOUT_S = 10
 def registry_client(config: MedricalConfig) -> SchemaRegistryClient:
     """A registry client whose calls end within a bounded time, never hang, and whose refusals
     (credentials, TLS) are named as such."""
-    client = SchemaRegistryClient(
-        {"timeout": REGISTRY_TIMEOUT_S, **config.registry.client_config()}
-    )
-    _explain_registry_refusals(client, config)
-    return client
+    return ExplainingRegistryClient(config)
 
 
-def _explain_registry_refusals(client: SchemaRegistryClient, config: MedricalConfig) -> None:
-    rest = getattr(client, "_rest_client", None)
-    original = getattr(rest, "send_request", None)
-    if rest is None or original is None:
-        return
-    url = mask_url(config.registry.url or "")
-    has_credentials = config.registry.basic_auth_user_info is not None
+class ExplainingRegistryClient(SchemaRegistryClient):
+    """confluent-kafka's registry client whose public methods turn a refusal (401/403) or a
+    transport failure into a ServiceUnavailableError that names the registry and the cause."""
 
-    def send_request(*args: Any, **kwargs: Any) -> Any:
+    def __init__(self, config: MedricalConfig) -> None:
+        super().__init__({"timeout": REGISTRY_TIMEOUT_S, **config.registry.client_config()})
+        self.masked_url = mask_url(config.registry.url or "")
+        self.has_credentials = config.registry.basic_auth_user_info is not None
+
+
+def _explaining(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(self: ExplainingRegistryClient, *args: Any, **kwargs: Any) -> Any:
         try:
-            return original(*args, **kwargs)
+            return method(self, *args, **kwargs)
         except SchemaRegistryError as exc:
             if exc.http_status_code in (401, 403):
-                raise registry_auth_error(url, exc.http_status_code, has_credentials) from None
+                raise registry_auth_error(
+                    self.masked_url, exc.http_status_code, self.has_credentials
+                ) from None
             raise
         except _TRANSPORT_ERRORS as exc:
-            raise registry_transport_error(url, exc) from None
+            raise registry_transport_error(self.masked_url, exc) from None
 
-    rest.send_request = send_request
+    return call
+
+
+# Every public method, as the client's own API lists them: a method added by a later version
+# is covered too.
+for _name, _method in inspect.getmembers(SchemaRegistryClient, inspect.isfunction):
+    if not _name.startswith("_"):
+        setattr(ExplainingRegistryClient, _name, _explaining(_method))
 
 
 def registry_auth_error(url: str, status: int, has_credentials: bool) -> ServiceUnavailableError:
