@@ -105,4 +105,5 @@ def serve(
     finally:
         settings.closing.set()
         feed.stop()
+        store.close()
         sock.close()

@@ -2,12 +2,15 @@
 a patient's readings across the sink's `biometrics_*` tables, and the monitor's `alerts_*`
 tables when they exist (read column by column, whatever subset of columns they have).
 
-Synchronous psycopg, one short connection per request: the web server calls these from its
-thread pool, a few times a minute per open page, never once a second.
+Synchronous psycopg on a small connection pool (psycopg_pool): the web server calls these from
+its thread pool, and a request borrows an open connection instead of paying for a new login.
+The pool opens at the first request (constructors do no network I/O) and closes with the
+server.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -18,6 +21,7 @@ from typing import Any, Protocol
 
 import psycopg
 from psycopg import sql
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from medrical.config import MedricalConfig
 from medrical.dashboard.ward import Ack
@@ -29,6 +33,9 @@ ALERT_TABLE_PATTERN = re.compile(r"^alerts_[a-z0-9_]{1,40}$")
 MAX_RAW_ROWS = 50_000
 MAX_ALERT_ROWS = 1000
 _TABLES_TTL_S = 30.0
+POOL_SIZE = 4
+# How long a request waits for a connection before PostgreSQL counts as unreachable.
+POOL_WAIT_S = 10.0
 
 # Columns the charts use, with the SQL type to stand in when an older table lacks one.
 READING_COLUMNS = {
@@ -102,28 +109,58 @@ class PostgresStore:
     """AckStore and HistoryStore on PostgreSQL."""
 
     def __init__(self, config: MedricalConfig) -> None:
-        self._connect_kwargs = config.postgres.connect_kwargs()
         self._where = f"{config.postgres.host}:{config.postgres.port}/{config.postgres.database}"
+        self._connect_kwargs = config.postgres.connect_kwargs()
+        self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            kwargs=self._connect_kwargs,
+            min_size=1,
+            max_size=POOL_SIZE,
+            open=False,
+            name="dashboard",
+        )
+        self._opened = False
+        # The pool retries a lost server by itself; a request that cannot get a connection
+        # says so as a ServiceUnavailableError, so its reconnect warnings are not repeated.
+        logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
         self._tables: dict[str, list[_Table]] = {}
         self._tables_read_at: dict[str, float] = {}
         self._lock = threading.Lock()
 
     @contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+    def _connection(self, *, pooled: bool = True) -> Iterator[psycopg.Connection[Any]]:
+        if not pooled:
+            # A single login, so that a PostgreSQL that is down is named with libpq's reason.
+            try:
+                with psycopg.connect(**self._connect_kwargs) as conn:
+                    yield conn
+            except psycopg.OperationalError as exc:
+                raise self._unreachable(exc) from exc
+            return
+        with self._lock:
+            if not self._opened:
+                self._pool.open(wait=False)
+                self._opened = True
         try:
-            with psycopg.connect(**self._connect_kwargs) as conn:
+            with self._pool.connection(timeout=POOL_WAIT_S) as conn:
                 yield conn
-        except psycopg.OperationalError as exc:
-            raise ServiceUnavailableError(
-                "PostgreSQL",
-                f"cannot reach {self._where} ({str(exc).strip().splitlines()[0]}).",
-                hint="Is the stack up (`medrical stack status`)?",
-            ) from exc
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise self._unreachable(exc) from exc
+
+    def _unreachable(self, exc: Exception) -> ServiceUnavailableError:
+        return ServiceUnavailableError(
+            "PostgreSQL",
+            f"cannot reach {self._where} ({str(exc).strip().splitlines()[0]}).",
+            hint="Is the stack up (`medrical stack status`)?",
+        )
+
+    def close(self) -> None:
+        """Close every pooled connection (the server's shutdown)."""
+        self._pool.close()
 
     # --- acknowledgements ---------------------------------------------------------------------
 
     def ensure_schema(self) -> None:
-        with self._connection() as conn:
+        with self._connection(pooled=False) as conn:
             conn.execute(
                 sql.SQL(
                     "CREATE TABLE IF NOT EXISTS {} ("
