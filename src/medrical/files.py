@@ -31,6 +31,17 @@ def write_private(path: Path, content: bytes, mode: int = 0o600) -> None:
         raise
 
 
+def read_text(path: Path, *, what: str, hint: str) -> str:
+    """A UTF-8 file's text, or a ConfigError naming `what` could not be read and why."""
+    from medrical.errors import ConfigError
+
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"cannot read {what} {path}: {reason}.", hint=hint) from None
+
+
 def is_exposed(path: Path) -> bool:
     """Whether other users may read or write the file (False when it cannot be looked at)."""
     import stat

@@ -29,7 +29,7 @@ from medrical.config.secrets import is_secret_setting
 from medrical.config.sources import leaves
 from medrical.config.store import save_settings
 from medrical.errors import ConfigError, InputError
-from medrical.files import is_exposed
+from medrical.files import is_exposed, read_text
 
 logger = logging.getLogger(__name__)
 
@@ -41,14 +41,10 @@ configure_app = typer.Typer(
 
 
 def _read_secret_file(path: Path, option: str) -> str:
-    try:
-        return path.expanduser().read_text(encoding="utf-8").rstrip("\r\n")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(
-            f"cannot read {option} {path}: {reason}.",
-            hint="Give a readable file holding only the secret.",
-        ) from None
+    text = read_text(
+        path.expanduser(), what=option, hint="Give a readable file holding only the secret."
+    )
+    return text.rstrip("\r\n")
 
 
 def _warn_if_on_command_line(ctx: typer.Context, param: str, option: str, envvar: str) -> None:

@@ -34,7 +34,7 @@ from medrical.config.paths import (
 )
 from medrical.config.secrets import is_secret_setting
 from medrical.errors import ConfigError
-from medrical.files import is_exposed
+from medrical.files import is_exposed, read_text
 
 logger = logging.getLogger(__name__)
 
@@ -190,14 +190,11 @@ def read_config_file(path: Path, *, required: bool = False) -> Tree:
                 hint="Give an existing file to --config, or run `medrical configure` to write one.",
             )
         return {}
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(
-            f"cannot read the configuration file {path}: {reason}.",
-            hint="Check its permissions, or move it away and run `medrical configure` again.",
-        ) from None
+    text = read_text(
+        path,
+        what="the configuration file",
+        hint="Check its permissions, or move it away and run `medrical configure` again.",
+    )
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
