@@ -29,6 +29,7 @@ from medrical.producing.workers import WardSpec, WorkerJob, plan, run_workers
 from medrical.schemas import DEFAULT_TOPIC
 from medrical.simulation import FIELD_NAMES, MIX, WHOLE_WARD, CsvReplay, Reading, RowProblem, Shard
 from medrical.simulation.simulator import Cadence
+from medrical.timestamps import epoch_ms_from_iso
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +59,11 @@ def parse_start(text: str | None) -> int | None:
     if text is None:
         return None
     try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        return epoch_ms_from_iso(text)
     except ValueError:
         raise InputError(
             f"--start must be an ISO-8601 time such as 2026-01-01T08:00:00Z, not {text!r}."
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return round(moment.timestamp() * 1000)
 
 
 def parse_columns(pairs: list[str]) -> dict[str, str]:

@@ -13,13 +13,13 @@ import math
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
 from medrical.errors import InputError
 from medrical.simulation.physiology import SURVIVABLE_BOUNDS
 from medrical.simulation.reading import CONSCIOUSNESS_LEVELS, FIELD_NAMES, Reading
+from medrical.timestamps import epoch_ms_from_iso
 
 _REQUIRED: Final = ("patient_id", "event_time")
 _TRUE: Final = frozenset({"true", "t", "yes", "y", "1"})
@@ -83,14 +83,11 @@ def _event_time(text: str) -> int:
     if text.lstrip("-").isdigit():
         return int(text)
     try:
-        moment = datetime.fromisoformat(text)
+        return epoch_ms_from_iso(text)
     except ValueError:
         raise _RowError(
             f"event_time {text!r} is neither milliseconds since the epoch nor ISO-8601"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return round(moment.timestamp() * 1000)
 
 
 def _consciousness(text: str) -> str:
