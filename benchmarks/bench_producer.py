@@ -1,24 +1,32 @@
 """Producer throughput on a running stack, against a same-run baseline.
 
-Measures, in one process and on one topic each:
+Measures, each on a topic of its own (3 partitions), until every event is acknowledged
+(acks=all, idempotent, lz4):
 
 - raw:       fastavro encode + the 5-byte Confluent frame + confluent-kafka's Producer, no
-             serializer objects (the floor any Avro producer in Python pays);
-- medrical:  `BiometricsProducer.send` (AvroSerializer for key and value, delivery counting);
-- produce:   the whole `medrical produce` loop (simulation, pacing checks, sending);
+             serializer objects: the baseline, measured first and again last;
+- client:    Producer.produce of bytes encoded beforehand, the client's own ceiling (for
+             reference: no Avro at all);
+- send:      `BiometricsProducer.send` (Medrical's encoder for key and value, delivery counts);
+- loop:      the whole `medrical produce --speed max` loop (simulation, pacing checks, sending);
+- workers:   `produce --workers 1` and `--workers 2` (processes; their start-up is not counted);
+- 100k:      the produce loop over a ward of 100,000 patients (drawn first, timed apart);
 
-each until every event is acknowledged (acks=all), and prints events/s and the ratio to raw.
-The stack comes from the usual configuration (file, environment): by default the local stack
-of `medrical stack up`. Usage: python benchmarks/bench_producer.py [EVENTS]
+and prints events/s and the ratio to the baseline (the mean of its two runs). The stack comes
+from the usual configuration: by default the local stack of `medrical stack up`.
+Usage: python benchmarks/bench_producer.py [EVENTS]
 """
 
 from __future__ import annotations
 
 import io
+import itertools
+import resource
 import struct
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import Producer
@@ -26,22 +34,36 @@ from confluent_kafka.schema_registry import Schema
 from fastavro import schemaless_writer
 
 from medrical import schemas
-from medrical.config import load_config
+from medrical.config import MedricalConfig, load_config
 from medrical.kafka_clients import client_conf, registry_client
 from medrical.producing.producer import PRODUCER_DEFAULTS, BiometricsProducer
-from medrical.producing.run import Limits, Pacing, produce_to_kafka
+from medrical.producing.run import Limits, Pacing, RunSummary, produce_to_kafka
 from medrical.producing.topics import delete_topic, ensure_topic
+from medrical.producing.workers import WardSpec, plan, run_workers
 from medrical.simulation import Simulator
 
 START_MS = 1_767_225_600_000
+WARD = 50
+LARGE_WARD = 100_000
 
 
 def records(count: int) -> list[dict[str, Any]]:
-    readings = Simulator(50, 1, "mix", start_ms=START_MS).readings()
+    readings = Simulator(WARD, 1, "mix", start_ms=START_MS).readings()
     return [next(readings).to_record() for _ in range(count)]
 
 
-def bench_raw(config: Any, topic: str, batch: list[dict[str, Any]]) -> float:
+def _produce_all(producer: Producer, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
+    for key, value in messages:
+        while True:
+            try:
+                producer.produce(topic, value, key)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+
+
+def _register(config: MedricalConfig, topic: str) -> tuple[int, int]:
     registry = registry_client(config)
     try:
         key_id = registry.register_schema(
@@ -52,6 +74,11 @@ def bench_raw(config: Any, topic: str, batch: list[dict[str, Any]]) -> float:
         )
     finally:
         registry.close()
+    return key_id, value_id
+
+
+def bench_raw(config: MedricalConfig, topic: str, batch: list[dict[str, Any]]) -> float:
+    key_id, value_id = _register(config, topic)
     key_schema = schemas.parsed_schema(schemas.BIOMETRICS_KEY)
     value_schema = schemas.parsed_schema(schemas.BIOMETRICS_VALUE)
     key_frame = struct.pack(">bI", 0, key_id)
@@ -65,20 +92,35 @@ def bench_raw(config: Any, topic: str, batch: list[dict[str, Any]]) -> float:
         value_buffer = io.BytesIO(value_frame)
         value_buffer.seek(5)
         schemaless_writer(value_buffer, value_schema, record)
-        while True:
-            try:
-                producer.produce(topic, key=key_buffer.getvalue(), value=value_buffer.getvalue())
-                break
-            except BufferError:
-                producer.poll(0.05)
-        producer.poll(0)
+        _produce_all(producer, topic, [(key_buffer.getvalue(), value_buffer.getvalue())])
     remaining = producer.flush(60)
     elapsed = time.perf_counter() - started
     assert remaining == 0, f"{remaining} raw events undelivered"
     return len(batch) / elapsed
 
 
-def bench_medrical(config: Any, topic: str, batch: list[dict[str, Any]]) -> float:
+def bench_client(config: MedricalConfig, topic: str, batch: list[dict[str, Any]]) -> float:
+    key_id, value_id = _register(config, topic)
+    key_schema = schemas.parsed_schema(schemas.BIOMETRICS_KEY)
+    value_schema = schemas.parsed_schema(schemas.BIOMETRICS_VALUE)
+    messages = []
+    for record in batch:
+        key, value = io.BytesIO(struct.pack(">bI", 0, key_id)), io.BytesIO()
+        key.seek(5)
+        schemaless_writer(key, key_schema, {"patient_id": record["patient_id"]})
+        value.write(struct.pack(">bI", 0, value_id))
+        schemaless_writer(value, value_schema, record)
+        messages.append((key.getvalue(), value.getvalue()))
+    producer = Producer(client_conf(config, **PRODUCER_DEFAULTS))
+    started = time.perf_counter()
+    _produce_all(producer, topic, messages)
+    remaining = producer.flush(60)
+    elapsed = time.perf_counter() - started
+    assert remaining == 0, f"{remaining} client events undelivered"
+    return len(batch) / elapsed
+
+
+def bench_send(config: MedricalConfig, topic: str, batch: list[dict[str, Any]]) -> float:
     with BiometricsProducer(config, topic) as producer:
         producer.send(batch[0])  # registers the schemas, as the raw path did beforehand
         producer.flush()
@@ -87,16 +129,56 @@ def bench_medrical(config: Any, topic: str, batch: list[dict[str, Any]]) -> floa
             producer.send(record)
         remaining = producer.flush(60)
         elapsed = time.perf_counter() - started
-    assert remaining == 0, f"{remaining} medrical events undelivered"
-    assert producer.stats.failed == 0, f"{producer.stats.failed} medrical events failed"
+    assert remaining == 0, f"{remaining} events undelivered"
+    assert producer.stats.failed == 0, f"{producer.stats.failed} events failed"
+    assert producer.stats.delivered == len(batch) + 1
     return len(batch) / elapsed
 
 
-def bench_produce_loop(config: Any, topic: str, count: int) -> float:
-    readings = Simulator(50, 1, "mix", start_ms=START_MS).readings()
-    summary = produce_to_kafka(config, topic, readings, pacing=Pacing(), limits=Limits(count=count))
-    assert summary.failed == 0
+def delivered_rate(summary: RunSummary, count: int) -> float:
+    """Events/s of a run that must have delivered every one of its `count` events."""
+    assert summary.failed == 0, summary
+    assert summary.delivered == count, summary
     return summary.delivered / summary.elapsed_s
+
+
+def bench_loop(config: MedricalConfig, topic: str, count: int, patients: int = WARD) -> float:
+    simulator = Simulator(patients, 1, "mix", start_ms=START_MS)
+    summary = produce_to_kafka(
+        config, topic, simulator.readings(), pacing=Pacing(), limits=Limits(count=count)
+    )
+    return delivered_rate(summary, count)
+
+
+def bench_workers(config: MedricalConfig, topic: str, count: int, workers: int) -> float:
+    ward = WardSpec(WARD, 1, "mix", START_MS)
+    jobs = plan(topic, ward, workers, Pacing(), Limits(count=count))
+    result = run_workers(config, jobs)
+    result.check()
+    summary = result.summary
+    return delivered_rate(summary, count)
+
+
+def bench_large_ward(config: MedricalConfig, topic: str, count: int) -> tuple[float, float, float]:
+    """(events/s, seconds to draw and settle the ward, MiB of peak resident memory added)."""
+    before_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    simulator = Simulator(LARGE_WARD, 1, "mix", start_ms=START_MS)
+    readings = simulator.readings()
+    # Drawing the ward and settling every patient happen before the first reading: timed
+    # apart from the sending.
+    first = next(readings)
+    drawn_s = time.perf_counter() - started
+    summary = produce_to_kafka(
+        config,
+        topic,
+        itertools.chain([first], readings),
+        pacing=Pacing(),
+        limits=Limits(count=count),
+    )
+    rate = delivered_rate(summary, count)
+    added_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before_kib) / 1024
+    return rate, drawn_s, added_mib
 
 
 def main() -> None:
@@ -104,13 +186,27 @@ def main() -> None:
     config = load_config()
     batch = records(count)
     run_id = uuid.uuid4().hex[:8]
-    topics = {name: f"biometrics_bench_{name}_{run_id}" for name in ("raw", "medrical", "loop")}
+    names = ("warmup", "raw", "client", "send", "loop", "w1", "w2", "large", "raw2")
+    topics = {name: f"biometrics_bench_{name}_{run_id}" for name in names}
     for topic in topics.values():
         ensure_topic(config, topic)
+    figures: dict[str, float] = {}
+    runs: list[tuple[str, Callable[[], float]]] = [
+        ("raw", lambda: bench_raw(config, topics["raw"], batch)),
+        ("client", lambda: bench_client(config, topics["client"], batch)),
+        ("send", lambda: bench_send(config, topics["send"], batch)),
+        ("loop", lambda: bench_loop(config, topics["loop"], count)),
+        ("w1", lambda: bench_workers(config, topics["w1"], count, 1)),
+        ("w2", lambda: bench_workers(config, topics["w2"], count, 2)),
+    ]
     try:
-        raw = bench_raw(config, topics["raw"], batch)
-        medrical = bench_medrical(config, topics["medrical"], batch)
-        loop = bench_produce_loop(config, topics["loop"], count)
+        # The broker's first produce of a run pays for coordinator loading: not measured.
+        bench_raw(config, topics["warmup"], batch[: max(1, count // 20)])
+        for name, run in runs:
+            figures[name] = run()
+        large, drawn_s, added_mib = bench_large_ward(config, topics["large"], count)
+        figures["large"] = large
+        figures["raw2"] = bench_raw(config, topics["raw2"], batch)
     finally:
         for topic in topics.values():
             delete_topic(config, topic)
@@ -124,10 +220,27 @@ def main() -> None:
                         print(f"could not delete subject {subject}: {exc}", file=sys.stderr)
         finally:
             registry.close()
-    print(f"events per run: {count:,} (acks=all, idempotent, lz4), one process")
-    print(f"raw fastavro + Producer       {raw:>10,.0f} events/s   1.00")
-    print(f"BiometricsProducer.send       {medrical:>10,.0f} events/s   {medrical / raw:.2f}")
-    print(f"produce loop (with simulator) {loop:>10,.0f} events/s   {loop / raw:.2f}")
+    baseline = (figures["raw"] + figures["raw2"]) / 2
+    print(f"events per run: {count:,} (acks=all, idempotent, lz4, 3 partitions)")
+    print(
+        f"baseline: raw fastavro + Producer, first {figures['raw']:,.0f} and last "
+        f"{figures['raw2']:,.0f} events/s, mean {baseline:,.0f}"
+    )
+    rows = [
+        ("raw fastavro + Producer (mean)", baseline),
+        ("client ceiling (pre-encoded bytes)", figures["client"]),
+        ("BiometricsProducer.send", figures["send"]),
+        (f"produce loop, {WARD} patients", figures["loop"]),
+        ("produce --workers 1", figures["w1"]),
+        ("produce --workers 2", figures["w2"]),
+        (f"produce loop, {LARGE_WARD:,} patients", figures["large"]),
+    ]
+    for label, rate in rows:
+        print(f"{label:38s} {rate:>10,.0f} events/s   {rate / baseline:.2f}")
+    print(
+        f"{LARGE_WARD:,} patients drawn and settled in {drawn_s:.1f} s (before the first "
+        f"reading, not in the rate above), peak memory +{added_mib:,.0f} MiB"
+    )
 
 
 if __name__ == "__main__":
