@@ -107,6 +107,7 @@ def run_demo(
 def uses_local_stack(config: MedricalConfig) -> bool:
     """Whether Kafka and Connect are the local stack's (so `stack up` can provide them)."""
     local_kafka = config.kafka.bootstrap_servers in (
+        config.stack.bootstrap_servers(),
         f"{LOOPBACK}:{config.stack.kafka_port}",
         f"localhost:{config.stack.kafka_port}",
     )

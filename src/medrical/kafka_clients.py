@@ -73,9 +73,15 @@ except ImportError:  # pragma: no cover - older clients use httpx itself
 ALLOW_EXPOSED_SECRETS_ENV = "MEDRICAL_ALLOW_EXPOSED_SECRETS"
 
 
+# Every client retries a broker it lost at least once a second (librdkafka backs off to 10 s):
+# a restarted broker, or a partition's new leader, is then reached within a second of being
+# there. Settings of the configuration (kafka.extra) and of the caller win over these.
+CLIENT_DEFAULTS: dict[str, Any] = {"reconnect.backoff.max.ms": 1000}
+
+
 def client_conf(config: MedricalConfig, **overrides: Any) -> dict[str, Any]:
     check_client_files(config.kafka)
-    conf: dict[str, Any] = dict(config.kafka.client_config())
+    conf: dict[str, Any] = {**CLIENT_DEFAULTS, **config.kafka.client_config()}
     conf["logger"] = LibrdkafkaLog()
     conf.update(overrides)
     return conf

@@ -48,7 +48,7 @@ def test_connect_worker_is_distributed_on_loopback_with_file_secrets(
     props = dict(line.split("=", 1) for line in text.splitlines())
     assert props["listeners"] == "http://127.0.0.1:18083"
     assert props["group.id"]
-    assert props["config.storage.replication.factor"] == "1"
+    assert props["config.storage.replication.factor"] == "-1"  # the cluster's default
     assert props["plugin.path"] == str(tmp_path / "plugins")
     assert props["config.providers"] == "file"
     assert props["config.providers.file.param.allowed.paths"] == str(secrets.parent)

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from medrical.cli import _state
+from medrical.config import STACK_BROKER_COUNTS
 from medrical.errors import InputError, StackError
 from medrical.stack import fetch
 from medrical.stack.layout import SERVICES, SUPERVISOR
@@ -39,11 +40,23 @@ def up(
             "and PostgreSQL by SSL only, with a throw-away CA made here (also: stack.tls).",
         ),
     ] = False,
+    brokers: Annotated[
+        int | None,
+        typer.Option(
+            "--brokers",
+            help="Kafka nodes: 1, or 3 (replication factor 3, min.insync.replicas 2) "
+            "[default: stack.brokers, or as the stack's data was made].",
+        ),
+    ] = None,
 ) -> None:
     """Start every service (fetching the engines the first time) and wait until each is healthy."""
     settings = _state.config().stack
     if tls:
         settings = settings.model_copy(update={"tls": True})
+    if brokers is not None:
+        if brokers not in STACK_BROKER_COUNTS:
+            raise InputError(f"--brokers takes 1 or 3, not {brokers}.")
+        settings = settings.model_copy(update={"brokers": brokers})
     stack = LocalStack(settings)
     started = time.monotonic()
     timings = stack.up(report=_say)
@@ -80,22 +93,25 @@ def status(
     rows = stack.status()
     for row in rows:
         if as_json:
-            typer.echo(
-                json.dumps(
-                    {
-                        "service": row.name,
-                        "address": row.address,
-                        "pid": row.pid,
-                        "healthy": row.healthy,
-                        "detail": row.detail,
-                        "resident_mib": round(row.resident_mib, 1) if row.resident_mib else None,
-                    }
-                )
-            )
+            entry: dict[str, object] = {
+                "service": row.name,
+                "address": row.address,
+                "pid": row.pid,
+                "healthy": row.healthy,
+                "detail": row.detail,
+                "resident_mib": round(row.resident_mib, 1) if row.resident_mib else None,
+            }
+            if row.role is not None:
+                entry |= {"role": row.role, "leads": list(row.leads or [])}
+            typer.echo(json.dumps(entry))
         else:
             memory = f"{row.resident_mib:7.0f} MiB" if row.resident_mib else "        -  "
             state = "healthy" if row.healthy else ("down" if row.pid is None else "unhealthy")
-            typer.echo(f"{row.name:<9} {state:<9} {memory}  {row.address:<48} {row.detail}")
+            pid = str(row.pid) if row.pid else "-"
+            detail = row.detail
+            if row.role is not None and row.pid is not None:
+                detail += f"; {row.role}, leads {len(row.leads or ())} partition(s)"
+            typer.echo(f"{row.name:<9} {state:<9} {pid:>7} {memory}  {row.address:<48} {detail}")
     healthy = all(row.healthy for row in rows)
     supervisor = stack.supervisor_pid()
     problems = stack.connector_problems() if rows[-1].healthy else []
@@ -119,7 +135,11 @@ def status(
 @stack_app.command()
 def logs(
     service: Annotated[
-        str | None, typer.Argument(help=f"One of: {', '.join((*SERVICES, SUPERVISOR))}.")
+        str | None,
+        typer.Argument(
+            help=f"One of: {', '.join((*SERVICES, SUPERVISOR))} (kafka-1 to kafka-3 with 3 "
+            "brokers)."
+        ),
     ] = None,
     lines: Annotated[int, typer.Option("-n", "--lines", help="How many lines.")] = 40,
     follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing.")] = False,
@@ -128,7 +148,7 @@ def logs(
     from medrical.stack.process import tail
 
     stack = _stack()
-    known = (*SERVICES, SUPERVISOR)
+    known = (*(s.name for s in stack.services), SUPERVISOR)
     if service is not None and service not in known:
         raise InputError(f"unknown service {service!r}; choose one of {', '.join(known)}.")
     chosen = [service] if service else list(known)

@@ -94,6 +94,22 @@ STACK_PORT_FIELDS = (
     "postgres_port",
     "kafka_sasl_port",
 )
+# The ports of the second and third Kafka node (`medrical stack up --brokers 3`); unset, each is
+# KAFKA_NODE_PORT_STEP above the same port of the node before it (19102, 19112, ...).
+STACK_NODE_PORT_FIELDS = (
+    "kafka_2_port",
+    "kafka_3_port",
+    "controller_2_port",
+    "controller_3_port",
+    "kafka_sasl_2_port",
+    "kafka_sasl_3_port",
+)
+KAFKA_NODE_PORT_STEP = 10
+STACK_BROKER_COUNTS = (1, 3)
+# Where the stack records how many Kafka nodes its data was formatted for, under stack.home.
+KAFKA_BROKERS_FILE = Path("data") / "kafka-brokers"
+
+KafkaPortKind = Literal["kafka", "controller", "kafka_sasl"]
 
 
 class StackSettings(Section):
@@ -115,10 +131,60 @@ class StackSettings(Section):
     # kafka_sasl_port, HTTPS with basic auth for the registry, SSL-only PostgreSQL.
     tls: bool = False
     kafka_sasl_port: Port = 19094
+    # `medrical stack up --brokers 3`: three KRaft nodes, each broker and controller, with
+    # replication factor 3 and min.insync.replicas 2. A stack keeps the count its data was
+    # made with until `medrical stack reset`.
+    brokers: int = 1
+    kafka_2_port: Port | None = None
+    kafka_3_port: Port | None = None
+    controller_2_port: Port | None = None
+    controller_3_port: Port | None = None
+    kafka_sasl_2_port: Port | None = None
+    kafka_sasl_3_port: Port | None = None
     java_home: Path | None = None
     kafka_heap_mb: HeapMb = 512
     connect_heap_mb: HeapMb = 512
     registry_heap_mb: HeapMb = 384
+
+    @field_validator("brokers", mode="before")
+    @classmethod
+    def _check_brokers(cls, value: Any) -> Any:
+        _no_bool(value)
+        if str(value).strip() not in {str(count) for count in STACK_BROKER_COUNTS}:
+            raise ValueError(f"the local stack runs 1 or 3 brokers, not {value}")
+        return int(value)
+
+    @property
+    def recorded_brokers(self) -> int | None:
+        """How many Kafka nodes the stack's data was made with; None before its first start."""
+        try:
+            return int((self.home / KAFKA_BROKERS_FILE).read_text(encoding="ascii"))
+        except (OSError, ValueError):
+            # A stack made before the count was recorded ran one node.
+            return 1 if (self.home / "data" / "kafka" / "meta.properties").exists() else None
+
+    @property
+    def broker_count(self) -> int:
+        """The brokers of this stack: as its data was made, else as the setting asks."""
+        return self.recorded_brokers or self.brokers
+
+    @staticmethod
+    def node_port_setting(kind: KafkaPortKind, node: int) -> str:
+        return f"{kind}_port" if node == 1 else f"{kind}_{node}_port"
+
+    def node_port(self, kind: KafkaPortKind, node: int) -> int:
+        """A port of Kafka node `node` (1-3): its own setting, else the scheme's."""
+        chosen = getattr(self, self.node_port_setting(kind, node))
+        if chosen is not None:
+            return int(chosen)
+        base: int = getattr(self, f"{kind}_port")
+        return base + KAFKA_NODE_PORT_STEP * (node - 1)
+
+    def bootstrap_servers(self, kind: KafkaPortKind = "kafka") -> str:
+        """Every node's address: a client still finds the cluster when one node is down."""
+        return ",".join(
+            f"{LOOPBACK}:{self.node_port(kind, node)}" for node in range(1, self.broker_count + 1)
+        )
 
     @property
     def postgres_password_file(self) -> Path:
@@ -260,7 +326,7 @@ class MedricalConfig(Section):
     def _point_unset_services_at_local_stack(self) -> MedricalConfig:
         stack = self.stack
         if not self.kafka.bootstrap_servers:
-            self.kafka.bootstrap_servers = f"{LOOPBACK}:{stack.kafka_port}"
+            self.kafka.bootstrap_servers = stack.bootstrap_servers()
         if not self.registry.url:
             self.registry.url = f"http://{LOOPBACK}:{stack.registry_port}/apis/ccompat/v7"
         if not self.connect.url:

@@ -153,7 +153,8 @@ def sink_config(
         # a reason to divert a record (see MEDRICAL_AVRO_CONVERTER).
         "errors.tolerance": "all",
         "errors.deadletterqueue.topic.name": DEAD_LETTER_TOPIC,
-        "errors.deadletterqueue.topic.replication.factor": "1",
+        # The cluster's default (-1): 1 on one broker, 3 where min.insync.replicas is 2.
+        "errors.deadletterqueue.topic.replication.factor": "-1",
         "errors.deadletterqueue.context.headers.enable": "true",
         "errors.log.enable": "true",
         # A write that fails for want of a connection (PostgreSQL restarting, a network blip)

@@ -5,11 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from medrical.config import StackSettings
+from medrical.config import KAFKA_BROKERS_FILE, StackSettings
 
 SERVICES = ("postgres", "kafka", "registry", "connect")
 # Medrical's own process beside the engines: restarts failed tasks of the stack's connectors.
 SUPERVISOR = "supervisor"
+
+
+def kafka_node_names(brokers: int) -> list[str]:
+    """One broker is "kafka"; the nodes of a three-broker stack are "kafka-1" to "kafka-3"."""
+    return ["kafka"] if brokers == 1 else [f"kafka-{node}" for node in range(1, brokers + 1)]
+
+
+def service_names(brokers: int) -> list[str]:
+    """Every service of a stack of `brokers` Kafka nodes, in start-up order."""
+    return ["postgres", *kafka_node_names(brokers), "registry", "connect"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,16 @@ class StackLayout:
     def mode_file(self) -> Path:
         """Whether the running stack was started with TLS ("tls") or without ("plain")."""
         return self.run / "mode"
+
+    @property
+    def kafka_brokers_file(self) -> Path:
+        """How many Kafka nodes the data was formatted for (see StackSettings.broker_count)."""
+        return self.home / KAFKA_BROKERS_FILE
+
+    @property
+    def kafka_cluster_id_file(self) -> Path:
+        """The id every node of one cluster is formatted with."""
+        return self.data / "kafka-cluster-id"
 
     def pid_file(self, service: str) -> Path:
         return self.run / f"{service}.pid"

@@ -18,13 +18,20 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from medrical.config import LOOPBACK, STACK_PORT_FIELDS, MedricalConfig, StackSettings, load_config
+from medrical.config import (
+    LOOPBACK,
+    STACK_NODE_PORT_FIELDS,
+    STACK_PORT_FIELDS,
+    MedricalConfig,
+    StackSettings,
+    load_config,
+)
 from medrical.errors import InputError, StackError
 from medrical.health import CheckResult
 from medrical.stack import fetch, preparation, process
 from medrical.stack.connect import ConnectService
 from medrical.stack.java import find_java
-from medrical.stack.kafka import KafkaService
+from medrical.stack.kafka import ROLE, KafkaService, partition_leaders
 from medrical.stack.layout import SUPERVISOR, StackLayout
 from medrical.stack.postgres import PostgresService
 from medrical.stack.registry import RegistryService
@@ -50,6 +57,9 @@ class ServiceStatus:
     healthy: bool
     detail: str
     resident_mib: float | None
+    # Kafka nodes only: the node's roles and the partitions it leads ("topic-partition").
+    role: str | None = None
+    leads: tuple[str, ...] | None = None
 
 
 class LocalStack:
@@ -59,13 +69,20 @@ class LocalStack:
             # A stack started with --tls is probed and described as such until it stops.
             settings = settings.model_copy(update={"tls": True})
         self.settings = settings
-        # In start-up order; each later one needs the earlier ones.
-        self.services: list[Service] = [
-            PostgresService(settings, self.layout),
-            KafkaService(settings, self.layout),
-            RegistryService(settings, self.layout),
-            ConnectService(settings, self.layout),
+        self.brokers = settings.broker_count
+        self.kafka_nodes = [
+            KafkaService(settings, self.layout, node, self.brokers)
+            for node in range(1, self.brokers + 1)
         ]
+        # In start-up order; each later one needs the earlier ones. The Kafka nodes start
+        # together: a quorum of three elects a leader only once two of them run.
+        self.waves: list[list[Service]] = [
+            [PostgresService(settings, self.layout)],
+            list(self.kafka_nodes),
+            [RegistryService(settings, self.layout)],
+            [ConnectService(settings, self.layout)],
+        ]
+        self.services: list[Service] = [service for wave in self.waves for service in wave]
 
     def service(self, name: str) -> Service:
         for service in self.services:
@@ -84,6 +101,7 @@ class LocalStack:
 
     def status(self) -> list[ServiceStatus]:
         result = []
+        leaders = partition_leaders(self.kafka_nodes[0]) if self.is_running() else None
         for service in self.services:
             tracked = process.running(service.pid_file)
             healthy, detail = False, "not running"
@@ -91,6 +109,11 @@ class LocalStack:
                 check = _probed(service.probe)
                 healthy = check.ok
                 detail = check.detail if check.ok else f"running, not answering: {check.detail}"
+            role, leads = None, None
+            if isinstance(service, KafkaService):
+                role = ROLE
+                if leaders is not None:
+                    leads = tuple(leaders.get(service.node, ()))
             result.append(
                 ServiceStatus(
                     service.name,
@@ -99,6 +122,8 @@ class LocalStack:
                     healthy,
                     detail,
                     tracked.resident_mib() if tracked else None,
+                    role,
+                    leads,
                 )
             )
         return result
@@ -139,25 +164,53 @@ class LocalStack:
     def up(self, report: Callable[[str], None] = log.info) -> dict[str, float]:
         """Start every service that is not running; return seconds each took to be healthy."""
         self._refuse_mode_change()
-        engines = Engines(
-            fetch.fetch_engines(self.settings.cache_dir), find_java(self.settings.java_home)
-        )
+        self._refuse_broker_count_change()
+        engines = self.engines()
         preparation.prepare(self.settings, self.layout)
         timings: dict[str, float] = {}
-        for service in self.services:
-            if process.running(service.pid_file):
-                report(f"{service.name:<9} already running at {service.address()}")
-                continue
-            self.check_ports_free(service)
-            started = time.monotonic()
-            child = service.start(engines)
-            service.await_ready(partial(self.wait_healthy, service, child))
-            timings[service.name] = time.monotonic() - started
-            report(f"{service.name:<9} up at {service.address()} ({timings[service.name]:.1f} s)")
+        for wave in self.waves:
+            timings |= self.start(
+                [s for s in wave if not self._already_running(s, report)], engines, report
+            )
         self._follow_connectors(report)
         self._start_supervisor(report)
         if "connect" in timings:
             self._judge_connectors()
+        return timings
+
+    def engines(self) -> Engines:
+        return Engines(
+            fetch.fetch_engines(self.settings.cache_dir), find_java(self.settings.java_home)
+        )
+
+    def _already_running(self, service: Service, report: Callable[[str], None]) -> bool:
+        if process.running(service.pid_file) is None:
+            return False
+        report(f"{service.name:<9} already running at {service.address()}")
+        return True
+
+    def start(
+        self,
+        services: list[Service],
+        engines: Engines,
+        report: Callable[[str], None] = log.info,
+    ) -> dict[str, float]:
+        """Spawn the services side by side, then wait until each is ready; return seconds."""
+        started = time.monotonic()
+        children = []
+        for service in services:
+            self.check_ports_free(service)
+            children.append((service, service.start(engines)))
+        timings = {}
+        for index, (service, child) in enumerate(children):
+            try:
+                service.await_ready(partial(self.wait_healthy, service, child))
+            except StackError:
+                for sibling, _ in children[index + 1 :]:  # started with it, not left behind
+                    process.stop(sibling.pid_file)
+                raise
+            timings[service.name] = time.monotonic() - started
+            report(f"{service.name:<9} up at {service.address()} ({timings[service.name]:.1f} s)")
         return timings
 
     def _follow_connectors(self, report: Callable[[str], None]) -> None:
@@ -176,7 +229,8 @@ class LocalStack:
         # The child finds this very stack whatever configuration file the environment names.
         env |= {
             f"MEDRICAL_STACK__{name.upper()}": str(getattr(self.settings, name))
-            for name in (*STACK_PORT_FIELDS, "home", "cache_dir")
+            for name in (*STACK_PORT_FIELDS, *STACK_NODE_PORT_FIELDS, "home", "cache_dir")
+            if getattr(self.settings, name) is not None
         }
         env["MEDRICAL_STACK__TLS"] = "true" if self.settings.tls else "false"
         process.spawn(
@@ -210,6 +264,18 @@ class LocalStack:
                 "the stack is up, but " + "; ".join(problems),
                 hint="The supervisor keeps restarting them (`medrical stack logs supervisor`); "
                 "details: `medrical connector status --name NAME`.",
+            )
+
+    def _refuse_broker_count_change(self) -> None:
+        recorded = self.settings.recorded_brokers
+        wanted = self.settings.brokers
+        chosen = "brokers" in self.settings.model_fields_set
+        if chosen and recorded is not None and recorded != wanted:
+            raise StackError(
+                f"the stack's data at {self.layout.home} was made for {recorded} "
+                f"broker(s), not {wanted}.",
+                hint="Run `medrical stack reset --force` to start afresh with "
+                f"{wanted}, or leave out --brokers (stack.brokers).",
             )
 
     def _refuse_mode_change(self) -> None:

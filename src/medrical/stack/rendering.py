@@ -5,7 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from medrical.config import LOOPBACK, STACK_PORT_FIELDS, SaslMechanism, StackSettings
+from medrical.config import (
+    LOOPBACK,
+    STACK_NODE_PORT_FIELDS,
+    STACK_PORT_FIELDS,
+    SaslMechanism,
+    StackSettings,
+)
 from medrical.stack.layout import TlsFiles
 
 CONNECT_GROUP = "medrical-connect"
@@ -19,13 +25,21 @@ REGISTRY_PASSWORD_ENV = "MEDRICAL_REGISTRY_PASSWORD"  # noqa: S105 (a name, not 
 
 
 def kafka_server_properties(
-    settings: StackSettings, data_dir: Path, tls: TlsFiles | None = None
+    settings: StackSettings,
+    data_dir: Path,
+    tls: TlsFiles | None = None,
+    *,
+    node: int = 1,
+    brokers: int = 1,
 ) -> str:
-    kafka, ctrl = settings.kafka_port, settings.controller_port
+    """Node `node` of a stack of `brokers` combined broker+controller nodes."""
+    kafka, ctrl = settings.node_port("kafka", node), settings.node_port("controller", node)
+    # Every topic's replicas come from here: the monitor, producers and Connect create theirs
+    # with the cluster's default replication factor (-1), so one setting decides them all.
+    replication, min_isr = ("1", "1") if brokers == 1 else ("3", "2")
     lines = {
         "process.roles": "broker,controller",
-        "node.id": "1",
-        "controller.quorum.bootstrap.servers": f"{LOOPBACK}:{ctrl}",
+        "node.id": str(node),
         "listeners": f"PLAINTEXT://{LOOPBACK}:{kafka},CONTROLLER://{LOOPBACK}:{ctrl}",
         "advertised.listeners": f"PLAINTEXT://{LOOPBACK}:{kafka}",
         "controller.listener.names": "CONTROLLER",
@@ -33,11 +47,13 @@ def kafka_server_properties(
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
         "log.dirs": str(data_dir),
         "num.partitions": "3",
-        "offsets.topic.replication.factor": "1",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
+        "default.replication.factor": replication,
+        "min.insync.replicas": min_isr,
+        "offsets.topic.replication.factor": replication,
+        "transaction.state.log.replication.factor": replication,
+        "transaction.state.log.min.isr": min_isr,
+        "share.coordinator.state.topic.replication.factor": replication,
+        "share.coordinator.state.topic.min.isr": min_isr,
         "group.initial.rebalance.delay.ms": "0",
         # Abort a crashed producer's timed-out transaction within a second of its timeout, not
         # up to ten: readers of committed offsets wait on it (a restarted monitor, for one).
@@ -55,22 +71,55 @@ def kafka_server_properties(
         "log.retention.hours": "168",
         "log.segment.bytes": str(64 * 1024 * 1024),
     }
+    if brokers == 1:
+        # A dynamic quorum of one, formatted --standalone.
+        lines["controller.quorum.bootstrap.servers"] = f"{LOOPBACK}:{ctrl}"
+    else:
+        lines |= _kafka_cluster(settings, brokers)
     if tls is not None:
-        lines |= _kafka_tls(settings, tls)
+        lines |= _kafka_tls(settings, tls, node)
     return "".join(f"{key}={value}\n" for key, value in lines.items())
 
 
-def _kafka_tls(settings: StackSettings, tls: TlsFiles) -> dict[str, str]:
-    """Mutual TLS on kafka_port (as Aiven's SSL listeners), SCRAM over TLS on kafka_sasl_port.
+def _kafka_cluster(settings: StackSettings, brokers: int) -> dict[str, str]:
+    """A static quorum of every node, quick failover, and threads for a two-core machine."""
+    voters = ",".join(
+        f"{node}@{LOOPBACK}:{settings.node_port('controller', node)}"
+        for node in range(1, brokers + 1)
+    )
+    return {
+        "controller.quorum.voters": voters,
+        # The short session above also fences a killed node, and moves its partitions'
+        # leaders, within 1.5 s; heartbeats four times as often keep a live node on a busy
+        # machine from missing its session. A killed quorum leader is replaced after 1 s
+        # without its answer rather than 2 s. Producing stalls about this long (both, for the
+        # node that led the quorum: a new controller first waits a whole session).
+        "broker.heartbeat.interval.ms": "250",
+        "controller.quorum.fetch.timeout.ms": "1000",
+        "controller.quorum.election.timeout.ms": "500",
+        # A node back from a kill takes its share of leaders again within half a minute.
+        "leader.imbalance.check.interval.seconds": "30",
+        # Three JVMs share two cores and a few GiB: fewer threads and a smaller cleaner buffer
+        # than a production broker's (loopback traffic of one demo needs no more).
+        "num.network.threads": "2",
+        "num.io.threads": "4",
+        "background.threads": "4",
+        "log.cleaner.dedupe.buffer.size": str(32 * 1024 * 1024),
+    }
+
+
+def _kafka_tls(settings: StackSettings, tls: TlsFiles, node: int = 1) -> dict[str, str]:
+    """Mutual TLS on the node's Kafka port (as Aiven's SSL listeners), SCRAM over TLS on its
+    SASL port.
 
     No plaintext client listener is left: the broker reaches its own SSL listener with its
     server certificate (which also allows client authentication). Only the controller
-    listener, which serves the broker alone, stays plaintext on loopback.
+    listener, which serves the brokers alone, stays plaintext on loopback.
     """
     ssl_port, sasl_port, ctrl = (
-        settings.kafka_port,
-        settings.kafka_sasl_port,
-        settings.controller_port,
+        settings.node_port("kafka", node),
+        settings.node_port("kafka_sasl", node),
+        settings.node_port("controller", node),
     )
     return {
         "listeners": (
@@ -113,14 +162,15 @@ def connect_worker_properties(
     settings: StackSettings, plugin_dir: Path, secrets_file: Path, tls: TlsFiles | None = None
 ) -> str:
     lines = {
-        "bootstrap.servers": f"{LOOPBACK}:{settings.kafka_port}",
+        "bootstrap.servers": settings.bootstrap_servers(),
         "group.id": CONNECT_GROUP,
         "config.storage.topic": "_medrical_connect_configs",
         "offset.storage.topic": "_medrical_connect_offsets",
         "status.storage.topic": "_medrical_connect_status",
-        "config.storage.replication.factor": "1",
-        "offset.storage.replication.factor": "1",
-        "status.storage.replication.factor": "1",
+        # -1: the cluster's default replication factor (1 on one broker, 3 on three).
+        "config.storage.replication.factor": "-1",
+        "offset.storage.replication.factor": "-1",
+        "status.storage.replication.factor": "-1",
         "key.converter": "org.apache.kafka.connect.json.JsonConverter",
         "value.converter": "org.apache.kafka.connect.json.JsonConverter",
         "listeners": f"http://{LOOPBACK}:{settings.connect_port}",
@@ -297,13 +347,13 @@ def client_settings(
     }
     if protocol == "SSL":
         kafka |= {
-            "bootstrap_servers": f"{LOOPBACK}:{settings.kafka_port}",
+            "bootstrap_servers": settings.bootstrap_servers("kafka"),
             "ssl_certificate_location": str(cert),
             "ssl_key_location": str(key),
         }
     else:
         kafka |= {
-            "bootstrap_servers": f"{LOOPBACK}:{settings.kafka_sasl_port}",
+            "bootstrap_servers": settings.bootstrap_servers("kafka_sasl"),
             "sasl_mechanism": KAFKA_SASL_MECHANISM,
             "sasl_username": KAFKA_SASL_USER,
             "sasl_password": sasl_password,
@@ -311,7 +361,13 @@ def client_settings(
     stack: dict[str, Any] = {
         "home": str(settings.home),
         "tls": True,
+        "brokers": settings.broker_count,
         **{name: getattr(settings, name) for name in STACK_PORT_FIELDS},
+        **{
+            name: getattr(settings, name)
+            for name in STACK_NODE_PORT_FIELDS
+            if getattr(settings, name) is not None
+        },
     }
     return {
         "kafka": kafka,
