@@ -54,6 +54,12 @@ COMMANDS: dict[str, LazyCommand] = {
         "stack_app",
         "Run Kafka, the schema registry, Kafka Connect and PostgreSQL locally.",
     ),
+    "chaos": LazyCommand(
+        "medrical.cli.chaos",
+        "chaos_app",
+        "Kill, stop, start, pause or resume a service of the local stack (by its PID file), "
+        "once or every so often, and print what was done and when.",
+    ),
     "configure": LazyCommand(
         "medrical.cli.configure",
         "configure_app",

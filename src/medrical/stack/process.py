@@ -50,12 +50,17 @@ class TrackedProcess:
         return None
 
 
-def _is_zombie(pid: int) -> bool:
+def state(pid: int) -> str | None:
+    """The process's state letter from /proc (R, S, T when stopped, Z...); None when gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
     except OSError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+        return None
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
+def _is_zombie(pid: int) -> bool:
+    return state(pid) in (None, "Z")
 
 
 def read_pid_file(path: Path) -> TrackedProcess | None:
