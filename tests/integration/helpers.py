@@ -25,7 +25,12 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient
 
-from medrical.config import MedricalConfig
+from medrical.config import (
+    STACK_NODE_PORT_FIELDS,
+    STACK_PORT_FIELDS,
+    MedricalConfig,
+    StackSettings,
+)
 from medrical.kafka_clients import client_conf, registry_client
 from medrical.monitor.stream import MonitorOptions, StreamMonitor
 from medrical.producing.run import StopFlag
@@ -216,6 +221,27 @@ def monitor_until_caught_up(config: MedricalConfig, topic: str, timeout_s: float
             worker.join(timeout=30)
         assert not worker.is_alive()
         return monitor.summary
+
+
+def stack_env(settings: StackSettings) -> dict[str, str]:
+    """A stack's settings as the environment variables a user would set for a child command
+    (its home and every port; the database password stays in the stack's file)."""
+    env = {"MEDRICAL_STACK__HOME": str(settings.home)}
+    for name in (*STACK_PORT_FIELDS, *STACK_NODE_PORT_FIELDS):
+        value = getattr(settings, name)
+        if value is not None:
+            env[f"MEDRICAL_STACK__{name.upper()}"] = str(value)
+    return env
+
+
+def inherited_env() -> dict[str, str]:
+    """This process's environment without the calling shell's own stack settings."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("MEDRICAL_STACK__")}
+
+
+def child_env(settings: StackSettings) -> dict[str, str]:
+    """The environment for a child `medrical` pointed at a test stack."""
+    return {**inherited_env(), **stack_env(settings)}
 
 
 @contextmanager

@@ -13,7 +13,13 @@ from medrical.cli import _run
 from medrical.config import MedricalConfig
 from medrical.errors import ExitCode
 from medrical.sink import ConnectClient
-from tests.integration.helpers import table_row_count, unique_topic, wait_for, wait_for_rows
+from tests.integration.helpers import (
+    stack_env,
+    table_row_count,
+    unique_topic,
+    wait_for,
+    wait_for_rows,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -33,23 +39,9 @@ def keep_logging() -> Iterator[None]:
     medrical_logger.handlers[:], medrical_logger.level, medrical_logger.propagate = saved
 
 
-def stack_env(config: MedricalConfig) -> dict[str, str]:
-    """The test stack's settings, handed to the command line as a user would."""
-    stack = config.stack
-    return {
-        "MEDRICAL_STACK__HOME": str(stack.home),
-        "MEDRICAL_STACK__KAFKA_PORT": str(stack.kafka_port),
-        "MEDRICAL_STACK__CONTROLLER_PORT": str(stack.controller_port),
-        "MEDRICAL_STACK__REGISTRY_PORT": str(stack.registry_port),
-        "MEDRICAL_STACK__REGISTRY_MANAGEMENT_PORT": str(stack.registry_management_port),
-        "MEDRICAL_STACK__CONNECT_PORT": str(stack.connect_port),
-        "MEDRICAL_STACK__POSTGRES_PORT": str(stack.postgres_port),
-    }
-
-
 def run(config: MedricalConfig, *args: str) -> Outcome:
     runner = CliRunner()
-    with runner.isolation(env=stack_env(config)) as (stdout, stderr, _):
+    with runner.isolation(env=stack_env(config.stack)) as (stdout, stderr, _):
         code = _run(list(args))
         return Outcome(code, stdout.getvalue().decode(), stderr.getvalue().decode())
 

@@ -10,7 +10,6 @@ acknowledge whether or not a monitor is writing `alerts_*` topics at the same ti
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import threading
@@ -30,7 +29,7 @@ from medrical.producing import BiometricsProducer
 from medrical.simulation import Simulator
 from medrical.sink import ConnectClient, sink_config
 from medrical.stack.layout import StackLayout
-from tests.integration.helpers import running_dashboard, unique_topic, wait_for
+from tests.integration.helpers import child_env, running_dashboard, unique_topic, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -69,26 +68,9 @@ def browser_or_fail() -> Any:
     return driver_module
 
 
-def child_env(config: MedricalConfig) -> dict[str, str]:
-    """The environment that points a child `medrical` at the same stack (no secrets in it:
-    the database password stays in the stack's file)."""
-    env = dict(os.environ)
-    stack = config.stack
-    env.update(
-        {
-            "MEDRICAL_STACK__HOME": str(stack.home),
-            "MEDRICAL_STACK__KAFKA_PORT": str(stack.kafka_port),
-            "MEDRICAL_STACK__REGISTRY_PORT": str(stack.registry_port),
-            "MEDRICAL_STACK__CONNECT_PORT": str(stack.connect_port),
-            "MEDRICAL_STACK__POSTGRES_PORT": str(stack.postgres_port),
-        }
-    )
-    return env
-
-
 @pytest.fixture
 def dashboard_url(live_config: MedricalConfig) -> Iterator[str]:
-    with running_dashboard(child_env(live_config), "--own-alerts", "always") as url:
+    with running_dashboard(child_env(live_config.stack), "--own-alerts", "always") as url:
         yield url
 
 

@@ -38,6 +38,7 @@ from medrical.stack.manager import CLIENT_CONFIG_SASL_SSL, CLIENT_CONFIG_SSL, Lo
 from medrical.stack.tls import issue, new_ca
 from tests.conftest import TEST_PORTS
 from tests.integration.helpers import (
+    inherited_env,
     monitor_until_caught_up,
     read_alerts,
     running_dashboard,
@@ -68,17 +69,6 @@ def tls_stack() -> Iterator[StackLayout]:
     finally:
         stack.down()
         shutil.rmtree(home, ignore_errors=True)
-
-
-def _stack_env(layout: StackLayout, config_dir: Path) -> dict[str, str]:
-    """This process's environment for a child pointed at the TLS stack: its stack settings
-    come from the file `configure from-stack` writes, none from the calling shell's."""
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("MEDRICAL_STACK__")}
-    return {
-        **inherited,
-        "MEDRICAL_STACK__HOME": str(layout.home),
-        "MEDRICAL_CONFIG_DIR": str(config_dir),
-    }
 
 
 def _config(layout: StackLayout, name: str, **overrides: Any) -> MedricalConfig:
@@ -186,7 +176,12 @@ def test_configure_from_stack_then_config_check(
     tls_stack: StackLayout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The documented one-step command, then `config check` finds every service OK."""
-    env = _stack_env(tls_stack, tmp_path)
+    # The stack's settings come from the file `configure from-stack` writes.
+    env = {
+        **inherited_env(),
+        "MEDRICAL_STACK__HOME": str(tls_stack.home),
+        "MEDRICAL_CONFIG_DIR": str(tmp_path),
+    }
     configure = _medrical(["configure", "from-stack", "--sasl-ssl"], env)
     assert configure.returncode == 0, configure.stderr
     check = _medrical(["config", "check", "--timeout", "10"], env)
@@ -201,7 +196,12 @@ def test_live_checks_and_the_dashboard_over_mutual_tls(
 ) -> None:
     """`medrical test producer|connector` pass over mTLS, and the dashboard's own consumer
     shows patients streamed over it."""
-    env = _stack_env(tls_stack, tmp_path)
+    # The stack's settings come from the file `configure from-stack` writes.
+    env = {
+        **inherited_env(),
+        "MEDRICAL_STACK__HOME": str(tls_stack.home),
+        "MEDRICAL_CONFIG_DIR": str(tmp_path),
+    }
     assert _medrical(["configure", "from-stack"], env).returncode == 0
     for check in (["test", "producer", "--count", "200"], ["test", "connector", "--count", "200"]):
         outcome = _medrical(check, env)

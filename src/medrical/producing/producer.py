@@ -74,9 +74,13 @@ class BiometricsProducer:
         *,
         value_schema: str = schemas.BIOMETRICS_VALUE,
         check_reachable: bool = True,
+        on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
         **producer_overrides: Any,
     ) -> None:
+        """`on_delivery` sees every delivery report, acknowledgements too (to time each
+        delivery, for one): it costs a Python call per message, so only when asked for."""
         self.topic = schemas.check_topic(topic)
+        self._observer = on_delivery
         if check_reachable:
             ensure_kafka_reachable(config)
         registry = registry_client(config)
@@ -92,7 +96,7 @@ class BiometricsProducer:
             config,
             **{
                 **PRODUCER_DEFAULTS,
-                "delivery.report.only.error": True,
+                "delivery.report.only.error": on_delivery is None,
                 "on_delivery": self._on_delivery,
                 **producer_overrides,
             },
@@ -102,13 +106,15 @@ class BiometricsProducer:
         self._producer = Producer(conf)
         self.stats = DeliveryStats(pending=self._producer.__len__)
 
-    def _on_delivery(self, error: KafkaError | None, _message: Message) -> None:
+    def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
         # Successes are counted by what left the queue; they call back only when a
         # configuration turned delivery.report.only.error off.
         if error is not None:
             self.stats.failed += 1
             if self.stats.first_error is None:
                 self.stats.first_error = str(error)
+        if self._observer is not None:
+            self._observer(error, message)
 
     def send(self, record: Mapping[str, Any]) -> None:
         key = self._key_encoder({"patient_id": record["patient_id"]})

@@ -1,0 +1,180 @@
+"""Measuring what a fault costs the pipeline: a steady load whose every delivery is timed, and
+counts of what was stored.
+
+Used by the failover benchmarks and the chaos tests alike: start a `SteadyLoad`, inject the
+fault (`medrical.stack.chaos`), stop the load, then ask its `DeliveryTimeline` how long
+producing stalled around the fault and `stored_counts` whether every reading landed once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import KafkaError, Message
+
+from medrical.config import MedricalConfig
+from medrical.producing.producer import BiometricsProducer
+from medrical.producing.run import KafkaSink, Limits, Pacing, RunSummary, StopFlag, run_loop
+from medrical.simulation import Reading
+
+_BUCKETS_PER_S = 10
+
+
+class DeliveryTimeline:
+    """The delivery latency of every reading (produce() to acknowledgement), kept as the
+    maximum per tenth of a second of produce time, so a long soak stays small in memory."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.started = clock()
+        self._max: dict[int, float] = {}
+        self.delivered = 0
+        self.failed = 0
+        self._lock = threading.Lock()
+
+    def observe(self, error: KafkaError | None, message: Message) -> None:
+        """A producer's delivery report (see BiometricsProducer's `on_delivery`)."""
+        latency = message.latency()
+        now = self._clock()
+        seconds = float(latency) if latency is not None else 0.0
+        bucket = int((now - seconds - self.started) * _BUCKETS_PER_S)
+        with self._lock:
+            if error is not None:
+                self.failed += 1
+                return
+            self.delivered += 1
+            if seconds > self._max.get(bucket, -1.0):
+                self._max[bucket] = seconds
+
+    def max_latency_s(self, since: float | None = None, until: float | None = None) -> float:
+        """The longest delivery of readings produced between two clock readings (all of the
+        run by default); 0.0 when none was delivered then."""
+        return max((value for _, value in self._window(since, until)), default=0.0)
+
+    def last_delayed_ack(self, delayed_s: float, since: float, until: float | None = None) -> float:
+        """About when the last reading produced in the window and delivered slower than
+        `delayed_s` was acknowledged (a clock reading); `since` when none was that slow."""
+        return max(
+            (at + value for at, value in self._window(since, until) if value > delayed_s),
+            default=since,
+        )
+
+    def profile(self, step_s: float = 1.0) -> list[tuple[float, float]]:
+        """(seconds since the start, longest delivery) for each `step_s` of produce time."""
+        steps: dict[int, float] = {}
+        for at, value in self._window(None, None):
+            step = int((at - self.started) // step_s)
+            steps[step] = max(value, steps.get(step, 0.0))
+        return [(step * step_s, steps[step]) for step in sorted(steps)]
+
+    def _window(self, since: float | None, until: float | None) -> list[tuple[float, float]]:
+        """(produce time as a clock reading, longest delivery) of each bucket in the window."""
+        low = -1 if since is None else int((since - self.started) * _BUCKETS_PER_S)
+        high = None if until is None else int((until - self.started) * _BUCKETS_PER_S)
+        with self._lock:
+            return [
+                (self.started + bucket / _BUCKETS_PER_S, value)
+                for bucket, value in self._max.items()
+                if bucket >= low and (high is None or bucket <= high)
+            ]
+
+
+class SteadyLoad:
+    """Readings sent at a steady rate by a thread of its own, every delivery timed.
+
+    Use as a context manager; leaving it (or `stop()`) ends the stream and drains it.
+    """
+
+    def __init__(
+        self,
+        config: MedricalConfig,
+        topic: str,
+        readings: Iterable[Reading],
+        *,
+        rate: float,
+        count: int | None = None,
+        **producer_overrides: Any,
+    ) -> None:
+        self.timeline = DeliveryTimeline()
+        self._producer = BiometricsProducer(
+            config, topic, on_delivery=self.timeline.observe, **producer_overrides
+        )
+        self._readings = readings
+        self._pacing = Pacing(rate=rate)
+        self._limits = Limits(count=count)
+        self._stop = StopFlag()
+        self._thread = threading.Thread(target=self._run, name="medrical-steady-load")
+        self.summary: RunSummary | None = None
+        self.error: BaseException | None = None
+        self._closed = False
+
+    def _run(self) -> None:
+        try:
+            self.summary = run_loop(
+                self._readings,
+                KafkaSink(self._producer, flush_timeout_s=120),
+                pacing=self._pacing,
+                limits=self._limits,
+                stop=self._stop,
+            )
+        except BaseException as exc:  # handed to the caller of stop()
+            self.error = exc
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def sent(self) -> int:
+        return int(self._producer.stats.sent)
+
+    def start(self) -> SteadyLoad:
+        self._thread.start()
+        return self
+
+    def wait(self, timeout_s: float | None = None) -> None:
+        """Wait until the load has sent its `count` (or was stopped)."""
+        self._thread.join(timeout_s)
+
+    def stop(self) -> RunSummary:
+        """End the stream (if it has not ended), drain it, and return its summary."""
+        self._stop.set("load stopped")
+        self._thread.join()
+        if not self._closed:
+            self._closed = True
+            self._producer.close()
+        if self.error is not None:
+            raise self.error
+        assert self.summary is not None
+        return self.summary
+
+    def __enter__(self) -> SteadyLoad:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+@dataclass(frozen=True)
+class StoredCounts:
+    rows: int
+    distinct: int  # distinct (patient_id, event_time): a reading stored twice counts once
+
+
+def stored_counts(config: MedricalConfig, table: str) -> StoredCounts:
+    """Rows of a biometrics table and its distinct readings; (0, 0) before it exists."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(**config.postgres.connect_kwargs()) as conn:
+        exists = conn.execute("SELECT to_regclass(%s)", (f'public."{table}"',)).fetchone()
+        if exists is None or exists[0] is None:
+            return StoredCounts(0, 0)
+        query = sql.SQL("SELECT count(*), count(DISTINCT (patient_id, event_time)) FROM {}").format(
+            sql.Identifier(table)
+        )
+        row = conn.execute(query).fetchone()
+    return StoredCounts(int(row[0]), int(row[1])) if row else StoredCounts(0, 0)
