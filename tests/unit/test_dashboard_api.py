@@ -286,6 +286,19 @@ def test_stream_starts_with_a_snapshot(ward: WardState, store: FakeStore) -> Non
     assert snap["patients"][0]["patient_id"] == "P-000001"
 
 
+def test_stream_says_when_the_feed_is_reconnecting_to_kafka(
+    ward: WardState, store: FakeStore
+) -> None:
+    settings = closed_settings()
+    settings.feed_state = lambda: "reconnecting"
+    with client_for(ward, store, settings) as client:
+        messages = parse_sse(client.get("/api/stream").text)
+    assert {"event": "feed", "data": '{"kafka": "reconnecting"}'} in messages
+    with client_for(ward, store, closed_settings()) as client:
+        live = parse_sse(client.get("/api/stream").text)
+    assert all(message.get("event") != "feed" for message in live)  # live is the default
+
+
 def test_stream_resumes_from_last_event_id(ward: WardState, store: FakeStore) -> None:
     ward.apply_reading(reading("P-1", at=START), "biometrics_a")
     seen = ward.last_seq

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from medrical import schemas
 from medrical.dashboard import acks, history, security
-from medrical.dashboard.feed import decode_alert
+from medrical.dashboard.feed import Reachability, decode_alert
 from medrical.dashboard.store import HistoryRows
 from medrical.dashboard.ward import (
     TREND_BUCKET_MS,
@@ -407,3 +407,15 @@ def test_tokens_and_sessions_compare_exactly() -> None:
     assert session != token.get_secret_value()
     assert security.session_matches(session, token)
     assert not security.session_matches(session[:-1] + "0", token)
+
+
+def test_the_feed_says_reconnecting_from_all_brokers_down_until_kafka_answers() -> None:
+    now = [0.0]
+    reach = Reachability(clock=lambda: now[0])
+    assert reach.state == "live"
+    reach.lost()
+    now[0] = 5.0
+    reach.lost()  # repeated reports while down change nothing
+    assert reach.state == "reconnecting"
+    reach.back()
+    assert reach.state == "live"

@@ -72,6 +72,8 @@ class DashboardSettings:
     # Set when the server shuts down, so that open streams end and the server can stop.
     closing: threading.Event = field(default_factory=threading.Event)
     feed_alive: Callable[[], bool] = lambda: True
+    # "live", or "reconnecting" while the live feed has lost every Kafka broker.
+    feed_state: Callable[[], str] = lambda: "live"
 
 
 def static_dir() -> Path:
@@ -358,7 +360,13 @@ def create_app(
         yield "retry: 2000\n\n"
         cursor = -1 if resume is None else resume
         last_sent = time.monotonic()
+        feed_shown = "live"  # what the page assumes until told otherwise
         while True:
+            feed_state = conf.feed_state()
+            if feed_state != feed_shown:
+                feed_shown = feed_state
+                yield format_sse("feed", json.dumps({"kafka": feed_state}))
+                last_sent = time.monotonic()
             events = ward.events_since(cursor)
             if events is None:
                 snap = await run_in_threadpool(snapshot, patient_id)

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message
@@ -32,6 +32,30 @@ ALERT_PREFIX = "alerts_"
 _BATCH = 500
 _POLL_S = 0.1
 _SILENCE_CHECK_S = 5.0
+
+
+class Reachability:
+    """Whether the feed reaches Kafka: "live", or "reconnecting" from the moment the client
+    reports every broker down until something answers again. A broker lost among others is
+    the client's business (its partitions move to other leaders on their own)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lost_at: float | None = None
+
+    @property
+    def state(self) -> str:
+        return "live" if self._lost_at is None else "reconnecting"
+
+    def lost(self) -> None:
+        if self._lost_at is None:
+            self._lost_at = self._clock()
+            log.warning("live feed: every Kafka broker is unreachable; reconnecting")
+
+    def back(self) -> None:
+        if self._lost_at is not None:
+            log.info("live feed: Kafka answers again after %.0f s", self._clock() - self._lost_at)
+            self._lost_at = None
 
 
 class LiveFeed:
@@ -56,6 +80,7 @@ class LiveFeed:
                 "enable.auto.offset.store": False,
                 # New biometrics_* or alerts_* topics are found by this refresh.
                 "topic.metadata.refresh.interval.ms": metadata_refresh_ms,
+                "error_cb": self._on_kafka_error,
             },
         )
         conf.update(config.kafka.extra)
@@ -67,6 +92,7 @@ class LiveFeed:
         self.messages = 0
         self.undecodable = 0
         self.last_error: str | None = None
+        self.reachability = Reachability()
 
     def _schema_text(self, schema_id: int) -> str:
         text = self._registry.get_schema(schema_id).schema_str
@@ -89,6 +115,22 @@ class LiveFeed:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    @property
+    def kafka_state(self) -> str:
+        return self.reachability.state
+
+    def _on_kafka_error(self, error: KafkaError) -> None:
+        if error.code() == KafkaError._ALL_BROKERS_DOWN:
+            self.reachability.lost()
+
+    def _check_kafka_back(self) -> None:
+        """While every broker was lost: ask for metadata, which answers once one is back."""
+        try:
+            self._consumer.list_topics(timeout=1.0)
+        except Exception:  # KafkaException while still down: ask again on the next turn
+            return
+        self.reachability.back()
+
     def _run(self) -> None:
         next_silence_check = time.monotonic() + _SILENCE_CHECK_S
         while not self._stop.is_set():
@@ -98,6 +140,11 @@ class LiveFeed:
                 self._note_error(f"consume failed: {exc}")
                 self._stop.wait(1.0)
                 continue
+            if self.reachability.state != "live":
+                if any(message.error() is None for message in batch):
+                    self.reachability.back()
+                else:
+                    self._check_kafka_back()
             for message in batch:
                 self._handle(message)
             if time.monotonic() >= next_silence_check:

@@ -80,6 +80,7 @@ def serve(
         allowed_hosts=LOOPBACK_HOSTS if security.is_loopback(host) else None,
         silent_after_s=silent_after_s,
         feed_alive=lambda: feed.alive,
+        feed_state=lambda: feed.kafka_state,
     )
     app = create_app(ward, store, settings)
 

@@ -53,21 +53,40 @@ const Medrical = (() => {
 
   // Follows /api/stream. EventSource reconnects by itself and sends Last-Event-ID, so the
   // server replays what was missed or sends a fresh snapshot; if the browser gives up (the
-  // server was gone for long), a new EventSource is opened after a pause.
+  // server was gone for long), a new EventSource is opened after a pause. The server also
+  // says (`feed` events) when its own Kafka consumer has lost every broker and is
+  // reconnecting: the stream is up, but no reading can arrive until Kafka is back.
   function follow(url, handlers) {
     let source = null;
+    let stream = "connecting";
+    let kafka = "live";
+    function show() {
+      if (stream === "live" && kafka !== "live") {
+        handlers.status("reconnecting", "reconnecting to Kafka\u2026");
+      } else {
+        handlers.status(stream, stream);
+      }
+    }
     function open() {
       source = new EventSource(url);
       source.addEventListener("snapshot", (event) => handlers.snapshot(JSON.parse(event.data)));
       source.addEventListener("batch", (event) => handlers.batch(JSON.parse(event.data)));
-      source.onopen = () => handlers.status("live");
+      source.addEventListener("feed", (event) => {
+        kafka = JSON.parse(event.data).kafka;
+        show();
+      });
+      source.onopen = () => {
+        stream = "live";
+        show();
+      };
       source.onerror = () => {
         if (source.readyState === EventSource.CLOSED) {
-          handlers.status("offline");
+          stream = "offline";
           setTimeout(open, 3000);
         } else {
-          handlers.status("reconnecting");
+          stream = "reconnecting";
         }
+        show();
       };
     }
     open();

@@ -186,8 +186,8 @@
       }
       redraw();
     },
-    status(state) {
-      statusNode.textContent = state;
+    status(state, label) {
+      statusNode.textContent = label;
       statusNode.className = state;
     },
   });

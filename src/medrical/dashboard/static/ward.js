@@ -290,8 +290,8 @@
       }
       if (feedChanged) layoutFeed();
     },
-    status(state) {
-      statusNode.textContent = state;
+    status(state, label) {
+      statusNode.textContent = label;
       statusNode.className = state;
     },
   });
