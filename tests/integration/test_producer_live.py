@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -324,19 +325,29 @@ def test_two_workers_produce_the_ward_every_reading_once(live_config: MedricalCo
         delete_topic(live_config, topic)
 
 
+@contextlib.contextmanager
+def endless_ward(
+    config: MedricalConfig, topic: str, *, seed: int
+) -> Iterator[tuple[Produce, list[int]]]:
+    """Two workers producing a ward at 3000 events/s until stopped, once both produce; yields
+    the run and the workers' PIDs."""
+    with Produce(
+        config, "--topic", topic, "--workers", "2", "--seed", str(seed), *WARD_FLAGS,
+        "--rate", "3000",
+    ) as run:  # fmt: skip
+        run.wait_for_line("all 2 workers are producing")
+        workers = worker_pids(run.process.pid)
+        assert len(workers) == 2
+        yield run, workers
+
+
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGINT"])
 def test_a_signal_stops_every_worker_cleanly(live_config: MedricalConfig, how: str) -> None:
     topic = unique_topic("wstop")
     ensure_topic(live_config, topic)
     try:
-        with Produce(
-            live_config, "--topic", topic, "--workers", "2", "--seed", "6", *WARD_FLAGS,
-            "--rate", "3000",
-        ) as run:  # fmt: skip
-            run.wait_for_line("all 2 workers are producing")
+        with endless_ward(live_config, topic, seed=6) as (run, workers):
             wait_for_messages(live_config, topic, 3000)
-            workers = worker_pids(run.process.pid)
-            assert len(workers) == 2
             run.process.send_signal(getattr(signal, how))
             code, err = run.finish()
         assert code == 0, err
@@ -353,13 +364,7 @@ def test_a_killed_worker_is_reported_and_stops_the_other(live_config: MedricalCo
     topic = unique_topic("wkill")
     ensure_topic(live_config, topic)
     try:
-        with Produce(
-            live_config, "--topic", topic, "--workers", "2", "--seed", "8", *WARD_FLAGS,
-            "--rate", "3000",
-        ) as run:  # fmt: skip
-            run.wait_for_line("all 2 workers are producing")
-            workers = worker_pids(run.process.pid)
-            assert len(workers) == 2
+        with endless_ward(live_config, topic, seed=8) as (run, workers):
             os.kill(workers[0], signal.SIGKILL)
             code, err = run.finish()
         assert code == 1, err

@@ -225,17 +225,16 @@ def _varint(number: int) -> bytes:
     return bytes(out)
 
 
-def _integer_writer(bounds: tuple[int, int], prefix: bytes, null: bytes | None) -> _Writer:
-    low, high = bounds
-    memo: dict[int, bytes] = {}
+def _memoised_writer(kind: type, encode: Callable[[Any], bytes], null: bytes | None) -> _Writer:
+    """A writer of values of exactly `kind` (not a subclass: True is not an int here), each
+    value encoded once; `encode` raises _Unfit for a value it leaves to fastavro."""
+    memo: dict[Any, bytes] = {}
 
     def write(value: Any) -> bytes:
-        if type(value) is int:  # not bool, which fastavro refuses for an int
+        if type(value) is kind:
             encoded = memo.get(value)
             if encoded is None:
-                if not low <= value <= high:
-                    raise _Unfit
-                encoded = prefix + _varint(value)
+                encoded = encode(value)
                 if len(memo) < _MEMO_LIMIT:
                     memo[value] = encoded
             return encoded
@@ -244,6 +243,17 @@ def _integer_writer(bounds: tuple[int, int], prefix: bytes, null: bytes | None) 
         raise _Unfit
 
     return write
+
+
+def _integer_writer(bounds: tuple[int, int], prefix: bytes, null: bytes | None) -> _Writer:
+    low, high = bounds
+
+    def encode(value: int) -> bytes:
+        if not low <= value <= high:
+            raise _Unfit
+        return prefix + _varint(value)
+
+    return _memoised_writer(int, encode, null)
 
 
 def _real_writer(fmt: str, prefix: bytes, null: bytes | None) -> _Writer:
@@ -264,25 +274,14 @@ def _real_writer(fmt: str, prefix: bytes, null: bytes | None) -> _Writer:
 
 
 def _string_writer(prefix: bytes, null: bytes | None) -> _Writer:
-    memo: dict[str, bytes] = {}
+    def encode(value: str) -> bytes:
+        try:
+            utf8 = value.encode()
+        except UnicodeEncodeError:
+            raise _Unfit from None
+        return prefix + _varint(len(utf8)) + utf8
 
-    def write(value: Any) -> bytes:
-        if type(value) is str:
-            encoded = memo.get(value)
-            if encoded is None:
-                try:
-                    utf8 = value.encode()
-                except UnicodeEncodeError:
-                    raise _Unfit from None
-                encoded = prefix + _varint(len(utf8)) + utf8
-                if len(memo) < _MEMO_LIMIT:
-                    memo[value] = encoded
-            return encoded
-        if value is None and null is not None:
-            return null
-        raise _Unfit
-
-    return write
+    return _memoised_writer(str, encode, null)
 
 
 def _bytes_writer(prefix: bytes, null: bytes | None) -> _Writer:
