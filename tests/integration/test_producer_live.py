@@ -1,5 +1,6 @@
 """The producer on the real engines: its own Avro encoder against the real registry, read back
-by confluent-kafka's AvroDeserializer, and `produce --workers` splitting one ward."""
+by confluent-kafka's AvroDeserializer, and `produce --workers` and `--shard` splitting one
+ward."""
 
 from __future__ import annotations
 
@@ -281,6 +282,15 @@ def ward_series(seed: int, rounds: int) -> dict[str, list[dict[str, Any]]]:
     return series
 
 
+def whole_ward(seed: int, rounds: int) -> list[dict[str, Any]]:
+    """The unsharded ward's first `rounds` rounds, every patient's readings."""
+    return [record for series in ward_series(seed, rounds).values() for record in series]
+
+
+def in_ward_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(records, key=lambda record: (record["event_time"], record["patient_id"]))
+
+
 def assert_each_patient_a_prefix_once(stored: list[dict[str, Any]], seed: int) -> None:
     """Every stored reading once, and each patient's readings a gapless start of its series
     in the undisturbed ward: nothing lost before the stop, nothing doubled."""
@@ -316,13 +326,43 @@ def test_two_workers_produce_the_ward_every_reading_once(live_config: MedricalCo
         assert "(--count 6000 reached)" in err
         stored = stored_readings(live_config, topic)
         # 300 rounds of 20 patients, 3000 events from each worker's 10: the ward's first 6000.
-        expected = [record for series in ward_series(5, 300).values() for record in series]
-        order = ("event_time", "patient_id")
-        assert sorted(stored, key=lambda r: [r[k] for k in order]) == sorted(
-            expected, key=lambda r: [r[k] for k in order]
-        )
+        assert in_ward_order(stored) == in_ward_order(whole_ward(5, 300))
     finally:
         delete_topic(live_config, topic)
+
+
+def test_shards_on_two_machines_send_the_unsharded_ward(live_config: MedricalConfig) -> None:
+    # Two machines at once, each with a topic of its own to tell their readings apart; the
+    # first splits its shard again among two workers.
+    machines = {"1/2": ("--workers", "2"), "2/2": ()}
+    topics = {shard: unique_topic("shard") for shard in machines}
+    for topic in topics.values():
+        ensure_topic(live_config, topic)
+    try:
+        with contextlib.ExitStack() as runs:
+            started = [
+                runs.enter_context(
+                    Produce(
+                        live_config, "--topic", topics[shard], "--shard", shard, "--seed", "9",
+                        *WARD_FLAGS, *flags, "--count", "3000", "--speed", "max",
+                    )
+                )
+                for shard, flags in machines.items()
+            ]  # fmt: skip
+            for run in started:
+                code, err = run.finish()
+                assert code == 0, err
+                assert "3000 sent, 3000 delivered, 0 failed" in err, err
+        stored = {shard: stored_readings(live_config, topic) for shard, topic in topics.items()}
+        first, second = ({r["patient_id"] for r in readings} for readings in stored.values())
+        assert len(first) == len(second) == 10
+        assert not first & second
+        # Each machine's 10 patients, 300 rounds: together the unsharded ward's first 6000.
+        union = [record for readings in stored.values() for record in readings]
+        assert in_ward_order(union) == in_ward_order(whole_ward(9, 300))
+    finally:
+        for topic in topics.values():
+            delete_topic(live_config, topic)
 
 
 @contextlib.contextmanager
