@@ -8,18 +8,19 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from medrical.dashboard import security
-from medrical.dashboard.app import (
-    DashboardSettings,
+from medrical.dashboard.app import ROUTERS, create_app
+from medrical.dashboard.context import DashboardSettings
+from medrical.dashboard.routes.pages import static_dir
+from medrical.dashboard.routes.stream import (
     batch_payload,
-    create_app,
     event_id,
     format_sse,
     parse_last_event_id,
-    static_dir,
 )
 from medrical.dashboard.store import HistoryRows
 from medrical.dashboard.ward import WardState
@@ -215,6 +216,28 @@ def test_off_loopback_every_api_call_needs_the_token(ward: WardState, store: Fak
         assert "httponly" in cookie.lower()
         assert "samesite=strict" in cookie.lower()
         assert client.get("/api/patients").status_code == 200, "the session cookie lets it in"
+
+
+PUBLIC_ROUTES = {"/login", "/api/login"}
+
+
+def test_every_route_but_the_login_needs_access(ward: WardState, store: FakeStore) -> None:
+    """Access is a dependency of each router: a route added without one must not slip by."""
+    app = create_app(ward, store, DashboardSettings(token=SecretStr(TOKEN), allowed_hosts=None))
+    routes = [
+        route
+        for router in ROUTERS
+        for route in router.routes
+        if isinstance(route, APIRoute) and route.path not in PUBLIC_ROUTES
+    ]
+    assert len(routes) >= 10
+    with TestClient(app) as client:
+        for route in routes:
+            path = route.path.replace("{patient_id:path}", "P-1").replace("{alert_id}", "a-1")
+            for method in route.methods or ():
+                response = client.request(method, path, follow_redirects=False)
+                assert response.status_code in (401, 303), f"{method} {route.path} is open"
+                assert "script-src 'self'" in response.headers["content-security-policy"]
 
 
 def test_off_loopback_requests_without_a_token_are_401_not_500(

@@ -1,8 +1,10 @@
 """The live ward dashboard: a web page fed by Medrical's own Kafka consumer.
 
 The core (ward state, alert decoding, history scoring, acknowledgement rules) is plain Python and
-needs no web server; only `medrical.dashboard.app` and `medrical.dashboard.server` import the
-optional web dependencies (`pip install 'medrical[dashboard]'`).
+needs no web server. The web side imports the optional web dependencies (`pip install
+'medrical[dashboard]'`): `app` puts together the routers of `routes/` (one per concern), which
+get the ward, the store and the settings from `context` and their access check from `access`;
+`middleware` sets what every response carries; `server` runs it all.
 
 Everything shown is synthetic data: Medrical is not a medical device and its scores and alerts
 are not for clinical use.

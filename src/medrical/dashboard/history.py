@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from medrical.dashboard.ward import Ack
 from medrical.errors import InputError
 from medrical.monitor import AlertEngine, EventError, VitalsEvent
 
@@ -60,3 +61,26 @@ def score_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             point["complete"] = result.complete
         points.append(point)
     return points
+
+
+def merge_alerts(
+    stored: Iterable[Mapping[str, Any]],
+    live: Iterable[Mapping[str, Any]],
+    acks: Mapping[str, Ack],
+    since_ms: int,
+    until_ms: int,
+) -> list[dict[str, Any]]:
+    """The alerts of a window, oldest first: those stored by the monitor (with their
+    acknowledgements) and those the ward holds live, which win where both have one."""
+    merged: dict[str, dict[str, Any]] = {}
+    for alert in stored:
+        merged[alert["alert_id"]] = {"source": "monitor", **alert}
+    stored_ids = list(merged)
+    for alert in live:
+        when = alert["event_time"] or alert["raised_at"] or 0
+        if since_ms <= when < until_ms:
+            merged[alert["alert_id"]] = dict(alert)
+    for alert_id in stored_ids:
+        ack = acks.get(alert_id)
+        merged[alert_id].setdefault("acknowledged", None if ack is None else ack.to_dict())
+    return sorted(merged.values(), key=lambda a: a.get("event_time") or 0)

@@ -62,7 +62,8 @@ def serve(
     require_web_dependencies()
     import uvicorn
 
-    from medrical.dashboard.app import LOOPBACK_HOSTS, DashboardSettings, create_app
+    from medrical.dashboard.app import create_app
+    from medrical.dashboard.context import LOOPBACK_HOSTS, DashboardSettings
     from medrical.dashboard.feed import LiveFeed
     from medrical.dashboard.store import PostgresStore
 
