@@ -255,6 +255,12 @@ def test_ward_dashboard_in_a_browser(live_config: MedricalConfig, dashboard_url:
             timeout_s=20,
             what="charts with the alert marked",
         )
+        # The same alert card as on the ward, under the charts, acknowledged there too.
+        wait_for(
+            lambda: True if _acknowledged_in_page(driver, alert_id) else None,
+            timeout_s=10,
+            what="the acknowledged alert listed on the patient page",
+        )
         driver.save_screenshot(str(ARTIFACTS / "dashboard-patient.png"))
         assert stream.error is None, stream.error
     finally:

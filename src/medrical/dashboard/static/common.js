@@ -51,6 +51,51 @@ const Medrical = (() => {
     return response.json();
   }
 
+  // One alert as a card, on the ward feed and the patient page alike. Fills `options.node` in
+  // place when given (the ward keeps one node per alert), else a new <li>. `options.time` is the
+  // moment to show; `options.onAcknowledged` runs once the server has stored an acknowledgement.
+  function alertCard(a, options) {
+    const node = options.node || el("li");
+    node.replaceChildren();
+    node.className = "alert " + riskClass(a.risk) + (a.acknowledged ? " acknowledged" : "");
+    node.dataset.alertId = a.alert_id;
+    const head = el("div", "alert-head");
+    head.append(el("span", "alert-kind", a.kind || "alert"));
+    if (options.linkPatient) {
+      const link = el("a", "alert-patient", a.patient_id);
+      link.href = patientUrl(a.patient_id);
+      head.append(link);
+    }
+    if (a.score !== null && a.score !== undefined) head.append(el("span", "alert-score", "NEWS2 " + a.score));
+    head.append(el("span", "alert-time", clockTime(options.time)));
+    node.append(head);
+    if (a.message) node.append(el("div", "alert-message", a.message));
+    const foot = el("div", "alert-foot");
+    foot.append(el("span", "source", a.source === "dashboard" ? "dashboard notice" : "monitor"));
+    if (a.acknowledged) {
+      foot.append(el("span", "ack-state",
+        "acknowledged by " + a.acknowledged.acknowledged_by + " at " + clockTime(a.acknowledged.acknowledged_at)));
+    } else {
+      const button = el("button", "ack", "Acknowledge");
+      button.type = "button";
+      button.addEventListener("click", async () => {
+        button.disabled = true;
+        try {
+          const result = await acknowledge(a.alert_id);
+          a.acknowledged = result.acknowledged;
+          options.onAcknowledged();
+        } catch (error) {
+          button.disabled = false;
+          button.textContent = "Retry acknowledge";
+          button.title = String(error);
+        }
+      });
+      foot.append(button);
+    }
+    node.append(foot);
+    return node;
+  }
+
   // Follows /api/stream. EventSource reconnects by itself and sends Last-Event-ID, so the
   // server replays what was missed or sends a fresh snapshot; if the browser gives up (the
   // server was gone for long), a new EventSource is opened after a pause. The server also
@@ -102,5 +147,7 @@ const Medrical = (() => {
   }
   window.medricalStats = stats;
 
-  return { el, svg, riskClass, clockTime, patientUrl, bindAckName, acknowledge, follow, stats, recordDelay };
+  return {
+    el, svg, riskClass, clockTime, patientUrl, bindAckName, acknowledge, alertCard, follow, stats, recordDelay,
+  };
 })();

@@ -76,37 +76,8 @@
 
   function renderAlerts() {
     const ordered = [...alerts.values()].sort((a, b) => (b.event_time ?? 0) - (a.event_time ?? 0));
-    alertsRoot.replaceChildren(...ordered.map((a) => {
-      const node = M.el("li", "alert " + M.riskClass(a.risk) + (a.acknowledged ? " acknowledged" : ""));
-      const head = M.el("div", "alert-head");
-      head.append(M.el("span", "alert-kind", a.kind || "alert"));
-      if (a.score != null) head.append(M.el("span", null, "NEWS2 " + a.score));
-      head.append(M.el("span", "alert-time", M.clockTime(a.event_time ?? a.raised_at)));
-      node.append(head);
-      if (a.message) node.append(M.el("div", "alert-message", a.message));
-      const foot = M.el("div", "alert-foot");
-      foot.append(M.el("span", "source", a.source === "dashboard" ? "dashboard notice" : "monitor"));
-      if (a.acknowledged) {
-        foot.append(M.el("span", null, "acknowledged by " + a.acknowledged.acknowledged_by));
-      } else {
-        const button = M.el("button", "ack", "Acknowledge");
-        button.type = "button";
-        button.addEventListener("click", async () => {
-          button.disabled = true;
-          try {
-            const result = await M.acknowledge(a.alert_id);
-            a.acknowledged = result.acknowledged;
-            redraw();
-          } catch (error) {
-            button.disabled = false;
-            button.title = String(error);
-          }
-        });
-        foot.append(button);
-      }
-      node.append(foot);
-      return node;
-    }));
+    alertsRoot.replaceChildren(...ordered.map((a) =>
+      M.alertCard(a, { time: a.event_time ?? a.raised_at, linkPatient: false, onAcknowledged: redraw })));
     if (!ordered.length) alertsRoot.append(M.el("li", "history-note", "None."));
   }
 

@@ -192,46 +192,15 @@
   }
 
   function renderAlert(entry) {
-    const a = entry.data;
-    const node = entry.node || M.el("li");
-    node.replaceChildren();
-    node.className = "alert " + M.riskClass(a.risk) + (a.acknowledged ? " acknowledged" : "");
-    node.dataset.alertId = a.alert_id;
-    const head = M.el("div", "alert-head");
-    head.append(M.el("span", "alert-kind", a.kind || "alert"));
-    const link = M.el("a", "alert-patient", a.patient_id);
-    link.href = M.patientUrl(a.patient_id);
-    head.append(link);
-    if (a.score !== null && a.score !== undefined) head.append(M.el("span", "alert-score", "NEWS2 " + a.score));
-    head.append(M.el("span", "alert-time", M.clockTime(alertTime(a))));
-    node.append(head);
-    if (a.message) node.append(M.el("div", "alert-message", a.message));
-    const foot = M.el("div", "alert-foot");
-    const source = M.el("span", "source", a.source === "dashboard" ? "dashboard notice" : "monitor");
-    foot.append(source);
-    if (a.acknowledged) {
-      foot.append(M.el("span", "ack-state",
-        "acknowledged by " + a.acknowledged.acknowledged_by + " at " + M.clockTime(a.acknowledged.acknowledged_at)));
-    } else {
-      const button = M.el("button", "ack", "Acknowledge");
-      button.type = "button";
-      button.addEventListener("click", async () => {
-        button.disabled = true;
-        try {
-          const result = await M.acknowledge(a.alert_id);
-          a.acknowledged = result.acknowledged;
-          renderAlert(entry);
-          tick();
-        } catch (error) {
-          button.disabled = false;
-          button.textContent = "Retry acknowledge";
-          button.title = String(error);
-        }
-      });
-      foot.append(button);
-    }
-    node.append(foot);
-    entry.node = node;
+    entry.node = M.alertCard(entry.data, {
+      node: entry.node,
+      time: alertTime(entry.data),
+      linkPatient: true,
+      onAcknowledged() {
+        renderAlert(entry);
+        tick();
+      },
+    });
   }
 
   function upsertAlert(a) {
