@@ -51,10 +51,11 @@ from fastavro import schemaless_writer
 
 from medrical import schemas
 from medrical.config import MedricalConfig, load_config
-from medrical.kafka_clients import client_conf, registry_client
+from medrical.kafka_clients import client_conf
 from medrical.monitor import AlertEngine, VitalsEvent
 from medrical.monitor.records import alerts_topic_for
 from medrical.producing import BiometricsProducer
+from medrical.schemas.registry import registry_client
 from medrical.schemas.wire import CachedAvroDecoder
 from medrical.simulation import Simulator
 

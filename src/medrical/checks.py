@@ -27,9 +27,10 @@ from psycopg import sql
 
 from medrical.config import MedricalConfig
 from medrical.errors import CheckFailedError, ServiceUnavailableError
-from medrical.kafka_clients import client_conf, ensure_kafka_reachable, registry_client
+from medrical.kafka_clients import client_conf, ensure_kafka_reachable
 from medrical.producing.producer import BiometricsProducer
 from medrical.producing.topics import delete_topic, ensure_topic
+from medrical.schemas.registry import registry_client
 from medrical.simulation import Simulator
 from medrical.sink import ConnectClient, Flavor
 from medrical.sink.deploy import connector_config, deploy_connector, remove_connector

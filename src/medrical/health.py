@@ -114,8 +114,8 @@ def check_kafka(
     target = settings.bootstrap_servers or ""
 
     def probe() -> tuple[bool, str, Problem | None]:
+        from medrical.client_certificates import check_client_files
         from medrical.errors import ConfigError
-        from medrical.kafka_clients import check_client_files
 
         try:
             # An expired, unreadable or mismatched client certificate is named as such.

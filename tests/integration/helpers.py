@@ -31,9 +31,10 @@ from medrical.config import (
     MedricalConfig,
     StackSettings,
 )
-from medrical.kafka_clients import client_conf, registry_client
+from medrical.kafka_clients import client_conf
 from medrical.monitor.stream import MonitorOptions, StreamMonitor
 from medrical.producing.run import StopFlag
+from medrical.schemas.registry import registry_client
 from medrical.schemas.wire import CachedAvroDecoder
 from medrical.simulation import Simulator
 

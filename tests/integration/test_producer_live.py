@@ -25,9 +25,10 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from medrical import schemas
 from medrical.config import MedricalConfig
-from medrical.kafka_clients import avro_encoder, avro_serializer, client_conf, registry_client
+from medrical.kafka_clients import client_conf
 from medrical.producing import BiometricsProducer
 from medrical.producing.topics import delete_topic, ensure_topic
+from medrical.schemas.registry import avro_encoder, avro_serializer, registry_client
 from medrical.simulation import Simulator
 from tests.integration.helpers import START_MS, unique_topic, wait_for
 

@@ -16,7 +16,7 @@ from medrical import schemas
 from medrical.config import MedricalConfig
 from medrical.errors import ExitCode
 from medrical.health import check_registry
-from medrical.kafka_clients import registry_client
+from medrical.schemas.registry import registry_client
 from tests.integration.helpers import unique_topic
 
 pytestmark = pytest.mark.integration

@@ -27,9 +27,10 @@ import pytest
 from medrical.config import MedricalConfig, StackSettings, load_config
 from medrical.config.store import render_toml
 from medrical.errors import ConfigError, MedricalError, ServiceUnavailableError
-from medrical.kafka_clients import ensure_kafka_reachable, registry_client
+from medrical.kafka_clients import ensure_kafka_reachable
 from medrical.monitor.records import alerts_topic_for
 from medrical.producing import BiometricsProducer
+from medrical.schemas.registry import registry_client
 from medrical.sink import ConnectClient, sink_config
 from medrical.sink.alerts import alerts_sink_config
 from medrical.stack import process

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from medrical.config import MedricalConfig, RegistrySettings
 from medrical.errors import ServiceUnavailableError
-from medrical.kafka_clients import registry_client
+from medrical.schemas.registry import registry_client
 from tests.unit.cli_harness import closed_port
 
 

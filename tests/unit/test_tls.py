@@ -11,10 +11,10 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from medrical.client_certificates import check_client_files
 from medrical.config import MedricalConfig, StackSettings
 from medrical.config.store import render_toml
 from medrical.errors import ConfigError
-from medrical.kafka_clients import check_client_files
 from medrical.sink.connector import mask_secrets, sink_config
 from medrical.stack import rendering
 from medrical.stack.layout import StackLayout, TlsFiles

@@ -22,7 +22,7 @@ from fastavro import parse_schema, schemaless_writer
 
 from medrical import schemas
 from medrical.errors import InputError, ServiceUnavailableError
-from medrical.kafka_clients import avro_encoder, avro_serializer, schema_registrar
+from medrical.schemas.registry import avro_encoder, avro_serializer, schema_registrar
 from medrical.schemas.wire import (
     CachedAvroDecoder,
     EncodeError,

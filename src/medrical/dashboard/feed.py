@@ -20,7 +20,8 @@ from confluent_kafka import Consumer, KafkaError, Message
 
 from medrical.config import MedricalConfig
 from medrical.dashboard.ward import WardState
-from medrical.kafka_clients import client_conf, registry_client
+from medrical.kafka_clients import client_conf
+from medrical.schemas.registry import registry_client
 from medrical.schemas.wire import CachedAvroDecoder, WireFormatError, is_framed
 
 log = logging.getLogger(__name__)

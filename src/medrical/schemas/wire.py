@@ -117,7 +117,7 @@ class CachedAvroDecoder:
 # --- encoding ----------------------------------------------------------------------------------
 
 SchemaRegistrar = Callable[[str, str], int]
-"""Registers a schema text under a subject and returns its id (see kafka_clients)."""
+"""Registers a schema text under a subject and returns its id (see schemas.registry)."""
 
 MessageField = Literal["key", "value"]
 
