@@ -43,6 +43,8 @@ def test_dry_run_prints_schema_valid_json_lines_and_nothing_else() -> None:
         assert tuple(event) == FIELD_NAMES
         assert event["event_time"].endswith("Z")
         record = {**event, "event_time": epoch_ms(event["event_time"])}
+        if event["onset_time"] is not None:
+            record["onset_time"] = epoch_ms(event["onset_time"])
         schemas.check_record(record)  # raises when a line does not fit the Avro schema
         patients.add(event["patient_id"])
     assert patients == {f"P-{n:06d}" for n in range(1, 7)}

@@ -78,6 +78,8 @@ def test_cached_reader_decodes_like_avro_deserializer(
         assert isinstance(expected, dict)
         # AvroDeserializer turns timestamp-millis into a datetime; the fast path keeps the int.
         expected["event_time"] = round(expected["event_time"].timestamp() * 1000)
+        if expected.get("onset_time") is not None:
+            expected["onset_time"] = round(expected["onset_time"].timestamp() * 1000)
         assert decoder.decode(payload) == expected
     assert len(fetched) == 1  # one registry call per schema id, then the cache
 

@@ -31,7 +31,7 @@ CONTRACT_FIELDS = [
 def test_the_value_schema_keeps_the_public_field_names_in_order() -> None:
     names = schemas.field_names()
     assert names[: len(CONTRACT_FIELDS)] == CONTRACT_FIELDS
-    assert names[len(CONTRACT_FIELDS) :] == ["scenario", "spo2_scale"]
+    assert names[len(CONTRACT_FIELDS) :] == ["scenario", "spo2_scale", "onset_time"]
     assert schemas.field_names(schemas.BIOMETRICS_VALUE_V1) == CONTRACT_FIELDS
 
 
@@ -60,6 +60,7 @@ def test_new_fields_are_a_backward_compatible_evolution() -> None:
     assert read["heart_rate"] == 72
     assert read["scenario"] is None
     assert read["spo2_scale"] is None
+    assert read["onset_time"] is None
 
 
 @pytest.mark.parametrize("topic", ["biometrics_default", "biometrics_ward_3", "biometrics_a"])

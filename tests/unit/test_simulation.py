@@ -172,6 +172,7 @@ def test_reading_field_names_are_the_public_contract() -> None:
         "on_oxygen",
         "scenario",
         "spo2_scale",
+        "onset_time",
     )
 
 
@@ -478,13 +479,16 @@ def test_mix_is_mostly_stable_with_some_of_each() -> None:
 
 def test_monitor_cadence_measures_everything_every_reading() -> None:
     for reading in run("mix", patients=20, hours=1, interval_s=60):
-        assert all(getattr(reading, field) is not None for field in FIELD_NAMES)
+        # onset_time is ground truth, None for a patient who does not deteriorate.
+        measured = (field for field in FIELD_NAMES if field != "onset_time")
+        assert all(getattr(reading, field) is not None for field in measured)
 
 
 def test_ward_cadence_null_pattern() -> None:
     patients = by_patient(run("stable", patients=20, hours=24, interval_s=60, cadence="ward"))
     for series in patients.values():
-        assert all(field is not None for field in dataclasses.astuple(series[0]))
+        assert all(field is not None for field in dataclasses.astuple(series[0])[:-1])
+        assert series[0].onset_time is None, "stable patients never deteriorate"
         assert all(r.heart_rate is not None and r.spo2 is not None for r in series)
         assert all(r.on_oxygen is not None for r in series)
         round_fields = ("systolic_bp", "diastolic_bp", "respiratory_rate", "consciousness")

@@ -260,7 +260,11 @@ def test_avro_deserializer_reads_our_output(registry: SchemaRegistryClient) -> N
             assert decoded[field] == record[field]
         if record["body_temperature"] is not None:  # float32 on the wire
             assert decoded["body_temperature"] == pytest.approx(record["body_temperature"])
-        assert decoder.decode(payload) == {**decoded, "event_time": record["event_time"]}
+        assert decoder.decode(payload) == {
+            **decoded,
+            "event_time": record["event_time"],
+            "onset_time": record["onset_time"],
+        }
 
 
 def test_registers_once_then_uses_the_cached_id() -> None:

@@ -94,7 +94,9 @@ def simulate(
         event = VitalsEvent.from_mapping(reading.to_record())
         outcome = engine.process(event, raised_at=event.event_time)
         alerts.extend(outcome.alerts)
-        boundaries.add(LabelledReading(event.patient_id, event.event_time, event.scenario))
+        boundaries.add(
+            LabelledReading(event.patient_id, event.event_time, event.scenario, reading.onset_time)
+        )
         count += 1
     reports = evaluate(boundaries.readings(), alerts, ignored_scenarios=ignored_scenarios)
     source = (
@@ -126,14 +128,27 @@ def from_postgres(
                         hint="Did the sinks store that topic (`medrical monitor` applies the "
                         "alerts sink)? Or evaluate offline with --simulate.",
                     )
+            # Tables filled before readings carried their onset lack the column: their
+            # onsets come from the labels instead.
+            has_onset = conn.execute(
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = 'public' "
+                "AND table_name = %s AND column_name = 'onset_time'",
+                (readings_table,),
+            ).fetchone()
+            onset_ms = (
+                sql.SQL("(extract(epoch from onset_time) * 1000)::bigint")
+                if has_onset
+                else sql.SQL("NULL::bigint")
+            )
             query = sql.SQL(
-                "SELECT patient_id, {}, scenario FROM {} ORDER BY patient_id, event_time"
-            ).format(epoch_ms, sql.Identifier(readings_table))
+                "SELECT patient_id, {}, scenario, {} FROM {} ORDER BY patient_id, event_time"
+            ).format(epoch_ms, onset_ms, sql.Identifier(readings_table))
             with conn.cursor(name="medrical_evaluate") as cursor:
                 cursor.itersize = 10_000
                 cursor.execute(query)
-                for patient_id, event_time, scenario in cursor:
-                    boundaries.add(LabelledReading(patient_id, int(event_time), scenario))
+                for patient_id, event_time, scenario, onset_time in cursor:
+                    onset = None if onset_time is None else int(onset_time)
+                    boundaries.add(LabelledReading(patient_id, int(event_time), scenario, onset))
                     count += 1
             query = sql.SQL("SELECT patient_id, kind, risk, {} FROM {}").format(
                 epoch_ms, sql.Identifier(alerts_table)
@@ -203,7 +218,8 @@ def as_text(assessment: Assessment) -> str:
             f"{number(r.false_alerts_per_patient_hour, 3):>7}"
         )
     lines.append(
-        "Delays: from a deteriorating patient's first reading (their onset) to the first "
-        "medium or high alert, in event time. Synthetic data; not for clinical use."
+        "Delays: from a deteriorating patient's onset (when their deterioration began, or "
+        "their first reading if later) to the first medium or high alert, in event time. "
+        "Synthetic data; not for clinical use."
     )
     return "\n".join(lines)

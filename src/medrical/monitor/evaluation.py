@@ -3,13 +3,15 @@
 Inputs are plain records: labelled readings (the `scenario` each reading carries) and the alerts
 raised for them. Assumptions, all in event time (ms since the epoch):
 
-- A patient deteriorates at their *onset*: given explicitly (e.g. by the simulator), or else
-  the event time of their first reading whose label is not one of `stable_scenarios` (None
-  labels are ignored). The
-  patient's scenario is that label; a patient with no such reading is stable, under the first
-  label they carry. Patients without any label (and no explicit onset) are left out, and so
-  are those whose scenario is in `ignored_scenarios`: neither stable nor deteriorating (the
-  simulator's `recovery`, say, starts ill and improves).
+- A patient deteriorates at their *onset*: given explicitly, carried by their readings
+  (`onset_time`, the simulator's ground truth), or else the event time of their first reading
+  whose label is not one of `stable_scenarios` (None labels are ignored). The patient's
+  scenario is that label; a patient with no such reading is stable, under the first label they
+  carry. An onset before the patient's first reading (admitted mid-deterioration) counts from
+  that reading; one after their last reading (the deterioration had not begun yet) leaves the
+  patient stable for the whole record. Patients without any label (and no explicit onset) are
+  left out, and so are those whose scenario is in `ignored_scenarios`: neither stable nor
+  deteriorating (the simulator's `recovery`, say, starts ill and improves).
 - A deterioration is *detected* by the first escalation or red-score alert of medium or high
   risk whose triggering reading is at or after the onset; the delay is measured between the two
   event times, so it is the policy's own delay, not the pipeline's. With no such alert before
@@ -40,6 +42,7 @@ class LabelledReading:
     patient_id: str
     event_time: int
     scenario: str | None
+    onset_time: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,14 +100,22 @@ def deterioration_onsets(
 ) -> dict[str, Onset]:
     """Each deteriorating patient's onset, read off the labels (see the module docstring)."""
     onsets: dict[str, Onset] = {}
+    carried: dict[str, Onset] = {}
     for reading in sorted(readings, key=lambda r: r.event_time):
-        if reading.scenario is None or reading.scenario in stable_scenarios:
+        if reading.scenario is None:
+            continue
+        if reading.onset_time is not None:
+            carried.setdefault(
+                reading.patient_id, Onset(reading.patient_id, reading.scenario, reading.onset_time)
+            )
+        if reading.scenario in stable_scenarios:
             continue
         if reading.patient_id not in onsets:
             onsets[reading.patient_id] = Onset(
                 reading.patient_id, reading.scenario, reading.event_time
             )
-    return onsets
+    # Ground truth carried by the readings wins over the first label's time.
+    return {**onsets, **carried}
 
 
 def evaluate(
@@ -137,7 +148,14 @@ def evaluate(
     tallies: dict[str, _Tally] = {}
     for patient_id, start in first_seen.items():
         onset = onsets.get(patient_id)
+        if onset is not None:
+            if onset.onset_time > last_seen[patient_id]:
+                onset = None
+            elif onset.onset_time < start:
+                onset = Onset(patient_id, onset.scenario, start)
         scenario = onset.scenario if onset is not None else first_label.get(patient_id)
+        if scenario is None and patient_id in onsets:
+            scenario = onsets[patient_id].scenario
         if scenario is None or scenario in ignored_scenarios:
             continue
         tally = tallies.setdefault(scenario, _Tally())

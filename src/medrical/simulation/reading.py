@@ -42,6 +42,9 @@ class Reading:
     """Ground truth: the scenario that produced the reading."""
     spo2_scale: int | None
     """Ground truth: the NEWS2 SpO2 scale (1 or 2) that applies to the patient."""
+    onset_time: int | None = None
+    """Ground truth: when this patient's deterioration began (or will begin), ms since the
+    epoch; None when their scenario does not deteriorate or nobody knows."""
 
     def to_record(self) -> dict[str, Any]:
         """Return the reading as a dict ready for Avro (``event_time`` as int milliseconds)."""
@@ -58,12 +61,15 @@ class Reading:
             "on_oxygen": self.on_oxygen,
             "scenario": self.scenario,
             "spo2_scale": self.spo2_scale,
+            "onset_time": self.onset_time,
         }
 
     def to_json_dict(self) -> dict[str, Any]:
         """Return the reading as a JSON-ready dict (``event_time`` as ISO-8601 UTC with 'Z')."""
         record = self.to_record()
         record["event_time"] = format_event_time(self.event_time)
+        if self.onset_time is not None:
+            record["onset_time"] = format_event_time(self.onset_time)
         return record
 
 

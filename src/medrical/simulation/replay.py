@@ -78,16 +78,19 @@ def _temperature(text: str) -> float:
     return value
 
 
-def _event_time(text: str) -> int:
-    """Whole milliseconds since the epoch, or ISO-8601 (a time without offset counts as UTC)."""
-    if text.lstrip("-").isdigit():
-        return int(text)
-    try:
-        return epoch_ms_from_iso(text)
-    except ValueError:
-        raise _RowError(
-            f"event_time {text!r} is neither milliseconds since the epoch nor ISO-8601"
-        ) from None
+def _time(field: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        """Whole milliseconds since the epoch, or ISO-8601 (without an offset: UTC)."""
+        if text.lstrip("-").isdigit():
+            return int(text)
+        try:
+            return epoch_ms_from_iso(text)
+        except ValueError:
+            raise _RowError(
+                f"{field} {text!r} is neither milliseconds since the epoch nor ISO-8601"
+            ) from None
+
+    return parse
 
 
 def _consciousness(text: str) -> str:
@@ -114,7 +117,7 @@ def _spo2_scale(text: str) -> int:
 
 _PARSERS: Final[dict[str, Callable[[str], Any]]] = {
     "patient_id": str,
-    "event_time": _event_time,
+    "event_time": _time("event_time"),
     "heart_rate": _bounded_int("heart_rate"),
     "systolic_bp": _bounded_int("systolic_bp"),
     "diastolic_bp": _bounded_int("diastolic_bp"),
@@ -125,6 +128,7 @@ _PARSERS: Final[dict[str, Callable[[str], Any]]] = {
     "on_oxygen": _on_oxygen,
     "scenario": str,
     "spo2_scale": _spo2_scale,
+    "onset_time": _time("onset_time"),
 }
 
 
@@ -213,6 +217,9 @@ class CsvReplay:
             if shift is None:
                 shift = 0 if self.start_ms is None else self.start_ms - values["event_time"]
             values["event_time"] += shift
+            if values["onset_time"] is not None:
+                # Re-based with the readings, so the onset keeps its place among them.
+                values["onset_time"] += shift
             yield Reading(**values)
 
     def _parse(self, row: list[str], positions: dict[str, int]) -> dict[str, Any]:

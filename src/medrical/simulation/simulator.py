@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from typing import Final, Literal, get_args
 
 from medrical.errors import InputError
+from medrical.simulation.onsets import onset_time
 from medrical.simulation.physiology import (
     MIN_PULSE_PRESSURE,
     SURVIVABLE_BOUNDS,
@@ -109,6 +110,7 @@ class _PatientState:
         "heart_rate",
         "heart_rate_target",
         "on_oxygen",
+        "onset_time",
         "profile",
         "refresh_due",
         "respiratory_rate",
@@ -149,6 +151,7 @@ class _PatientState:
         self.artifact_left = 0
         self.artifact_probe_off = False
         self.artifact_spike = 0
+        self.onset_time: int | None = None
 
     def refresh(self, now_ms: int, start_ms: int) -> None:
         """Recompute the targets for the scenario time and time of day at ``now_ms``."""
@@ -255,6 +258,15 @@ class Simulator:
             profiles.append(draw_profile(rng, number, scenario, offset_into_scenario=is_mix))
         return tuple(profiles)
 
+    def onsets(self) -> dict[str, int]:
+        """Each deteriorating patient's onset (event time, ms; see `onsets`), by patient id."""
+        found = {}
+        for profile in self.patients:
+            onset = onset_time(profile, self._scenario_of(profile), self.start_ms)
+            if onset is not None:
+                found[profile.patient_id] = onset
+        return found
+
     def _scenario_of(self, profile: PatientProfile) -> Scenario:
         return self._by_name[profile.scenario]
 
@@ -284,6 +296,7 @@ class Simulator:
         ]
         offsets = [(number - 1) * interval_ms // ward_size for number in self.numbers]
         for state, offset in zip(states, offsets, strict=True):
+            state.onset_time = onset_time(state.profile, state.scenario, start_ms)
             state.refresh(start_ms + offset, start_ms)
             state.temperature = state.rng.gauss(state.temperature_target, _TEMPERATURE[1])
             # Heart rate is coupled to the temperature, so settle it on the second pass.
@@ -410,6 +423,7 @@ class Simulator:
                     state.on_oxygen,
                     state.scenario.name,
                     state.profile.spo2_scale,
+                    state.onset_time,
                 )
             first_round = False
             round_start += interval_ms
