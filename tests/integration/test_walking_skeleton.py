@@ -80,6 +80,8 @@ def test_produced_rows_land_in_an_auto_created_table(
     assert types["body_temperature"] in ("real", "double precision")
     assert types["on_oxygen"] == "boolean"
     assert types["patient_id"] in ("text", "character varying")
+    # The optional ground-truth onset becomes a nullable timestamp column like event_time.
+    assert types["onset_time"].startswith("timestamp")
 
     expected = [
         (
