@@ -79,6 +79,10 @@ class ScenarioReport:
     detection_delays_s: tuple[float, ...]
     false_alerts: int
     stable_patient_hours: float
+    alarms: int = 0
+    """Every escalation and red-score alert of these patients, stable or not (alert load)."""
+    patient_hours: float = 0.0
+    """Observed time of these patients, first reading to last."""
 
     @property
     def median_delay_s(self) -> float | None:
@@ -161,6 +165,8 @@ def evaluate(
         tally = tallies.setdefault(scenario, _Tally())
         tally.patients += 1
         patient_alarms = alarms.get(patient_id, [])
+        tally.alarms += len(patient_alarms)
+        tally.observed_ms += last_seen[patient_id] - start
         stable_until = last_seen[patient_id] if onset is None else onset.onset_time
         tally.stable_ms += max(0, stable_until - start)
         tally.false_alerts += sum(
@@ -192,6 +198,8 @@ def evaluate(
             detection_delays_s=tuple(t.delays_s),
             false_alerts=t.false_alerts,
             stable_patient_hours=t.stable_ms / HOUR_MS,
+            alarms=t.alarms,
+            patient_hours=t.observed_ms / HOUR_MS,
         )
         for scenario, t in sorted(tallies.items())
     }
@@ -204,4 +212,6 @@ class _Tally:
     missed: int = 0
     false_alerts: int = 0
     stable_ms: int = 0
+    alarms: int = 0
+    observed_ms: int = 0
     delays_s: list[float] = field(default_factory=list)
