@@ -10,12 +10,15 @@ stale observation is a guess.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from medrical.monitor.events import VitalsEvent
 from medrical.news2 import Consciousness, Parameter, SpO2Scale, Vitals
+from medrical.news2.tables import PARAMETERS
+
+_INDEX = {parameter: i for i, parameter in enumerate(PARAMETERS)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,10 @@ class MaxAges:
         age: float = getattr(self, parameter.value)
         return age
 
+    def milliseconds(self) -> tuple[float, ...]:
+        """Every maximum age in ms, in chart order."""
+        return tuple(self.seconds(parameter) * 1000 for parameter in PARAMETERS)
+
 
 Measurement = tuple[int | float | bool | Consciousness, int]
 """A value and the event time (ms) it was measured at."""
@@ -53,47 +60,97 @@ Measurement = tuple[int | float | bool | Consciousness, int]
 
 @dataclass(slots=True)
 class PatientVitals:
-    """The latest measurement of each NEWS2 parameter for one patient.
+    """The latest measurement of each NEWS2 parameter for one patient, in chart order.
 
-    Diastolic pressure is not kept: NEWS2 does not score it.
+    `values[i]` was measured at `times[i]` (both None if never). Consciousness is kept as its
+    ACVPU letter. Diastolic pressure is not kept: NEWS2 does not score it.
     """
 
-    latest: dict[Parameter, Measurement]
+    values: list[Any] = field(default_factory=lambda: [None] * len(PARAMETERS))
+    times: list[int | None] = field(default_factory=lambda: [None] * len(PARAMETERS))
 
     @classmethod
     def empty(cls) -> PatientVitals:
-        return cls(latest={})
+        return cls()
+
+    @property
+    def latest(self) -> dict[Parameter, Measurement]:
+        """The measurements as a mapping, for reading (consciousness as its enum)."""
+        return {
+            parameter: (Consciousness(value) if i == _INDEX[Parameter.CONSCIOUSNESS] else value, t)
+            for i, (parameter, value, t) in enumerate(
+                zip(PARAMETERS, self.values, self.times, strict=True)
+            )
+            if t is not None
+        }
 
     def record(self, event: VitalsEvent) -> None:
         """Take every value the event carries; callers feed events in event-time order."""
-        for parameter in Parameter:
-            value = getattr(event, parameter.value)
+        self.take(event.fields()[2:9], event.event_time)
+
+    def take(self, measured: Sequence[Any], event_time: int) -> None:
+        """Take every value that is not None from `measured` (chart order)."""
+        values, times = self.values, self.times
+        for i, value in enumerate(measured):
             if value is not None:
-                self.latest[parameter] = (value, event.event_time)
+                values[i] = value
+                times[i] = event_time
+
+    def update(
+        self, measured: Sequence[Any], event_time: int, max_ages_ms: Sequence[float]
+    ) -> list[Any]:
+        """`take(measured, event_time)`, then `current(event_time, ...)`, in one pass.
+
+        A value measured now is current whatever its maximum age, which is never negative.
+        """
+        values, times = self.values, self.times
+        current: list[Any] = [None] * len(values)
+        for i, value in enumerate(measured):
+            if value is not None:
+                values[i] = current[i] = value
+                times[i] = event_time
+            else:
+                measured_at = times[i]
+                if measured_at is not None and event_time - measured_at <= max_ages_ms[i]:
+                    current[i] = values[i]
+        return current
+
+    def current(self, event_time: int, max_ages_ms: Sequence[float]) -> list[Any]:
+        """The values still valid at `event_time` in chart order; None where too old."""
+        return [
+            value if measured_at is not None and event_time - measured_at <= limit else None
+            for value, measured_at, limit in zip(self.values, self.times, max_ages_ms, strict=True)
+        ]
 
     def as_of(self, event_time: int, max_ages: MaxAges, spo2_scale: SpO2Scale) -> Vitals:
         """The observations valid at `event_time`: anything older than its maximum age is None."""
-        fresh: dict[str, Any] = {}
-        for parameter, (value, measured_at) in self.latest.items():
-            if event_time - measured_at <= max_ages.seconds(parameter) * 1000:
-                fresh[parameter.value] = value
+        fresh: dict[str, Any] = {
+            parameter.value: value
+            for parameter, value in zip(
+                PARAMETERS, self.current(event_time, max_ages.milliseconds()), strict=True
+            )
+            if value is not None
+        }
+        if Parameter.CONSCIOUSNESS.value in fresh:
+            fresh[Parameter.CONSCIOUSNESS.value] = Consciousness(fresh["consciousness"])
         return Vitals(spo2_scale=spo2_scale, **fresh)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            parameter.value: [
-                value.value if isinstance(value, Consciousness) else value,
-                measured_at,
-            ]
-            for parameter, (value, measured_at) in self.latest.items()
+            parameter.value: [value, measured_at]
+            for parameter, value, measured_at in zip(
+                PARAMETERS, self.values, self.times, strict=True
+            )
+            if measured_at is not None
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PatientVitals:
-        latest: dict[Parameter, Measurement] = {}
+        vitals = cls()
         for name, (value, measured_at) in data.items():
-            parameter = Parameter(name)
-            if parameter is Parameter.CONSCIOUSNESS:
-                value = Consciousness(value)
-            latest[parameter] = (value, int(measured_at))
-        return cls(latest=latest)
+            i = _INDEX[Parameter(name)]
+            if i == _INDEX[Parameter.CONSCIOUSNESS]:
+                value = Consciousness(value).value
+            vitals.values[i] = value
+            vitals.times[i] = int(measured_at)
+        return vitals

@@ -16,66 +16,47 @@ incomplete reading, because the parameter that scored 3 was measured.
 Readings must arrive in event-time order per patient (as a Kafka partition keyed by patient
 delivers them). A reading no newer than the patient's last is a redelivery or a straggler and
 is ignored, which also makes reprocessing after a restart harmless.
+
+The hot path (`process_fields`) works on plain values: NEWS2 by lookup tables, bands as the
+integers 0-2, runs as two-item lists, and no object per reading except the alerts themselves.
+A reading's full score (`ScoredReading`) is built only when somebody asks for it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from medrical.monitor.alerts import Alert, AlertKind, alert_id, subscores_by_name
 from medrical.monitor.carry_forward import PatientVitals
-from medrical.monitor.events import VitalsEvent
+from medrical.monitor.events import ReadingFields, VitalsEvent
 from medrical.monitor.policy import AlertPolicy, Confirmation
-from medrical.news2 import ClinicalRisk, News2Score, SpO2Scale, score
+from medrical.news2 import ClinicalRisk, News2Score, SpO2Scale, clinical_risk
+from medrical.news2.tables import PARAMETERS, as_score, score_values
 
 STATE_VERSION = 1
 
 BANDS = (ClinicalRisk.LOW, ClinicalRisk.MEDIUM, ClinicalRisk.HIGH)
-_BAND_FLOOR = {ClinicalRisk.LOW: 0, ClinicalRisk.MEDIUM: 5, ClinicalRisk.HIGH: 7}
+_BAND_FLOOR = (0, 5, 7)
+LOW, MEDIUM, HIGH = range(3)
+_BAND_NUMBER = {band: i for i, band in enumerate(BANDS)}
+
+Run = list[int]
+"""Consecutive qualifying readings: [event time of the first, how many so far]."""
 
 
 def aggregate_band(aggregate: int) -> ClinicalRisk:
     """Chart 4's aggregate thresholds alone: low 0-4, medium 5-6, high 7+."""
-    if aggregate >= _BAND_FLOOR[ClinicalRisk.HIGH]:
-        return ClinicalRisk.HIGH
-    if aggregate >= _BAND_FLOOR[ClinicalRisk.MEDIUM]:
-        return ClinicalRisk.MEDIUM
-    return ClinicalRisk.LOW
+    return BANDS[_band_of(aggregate)]
 
 
-def _clearly_within(band: ClinicalRisk, aggregate: int, margin: int) -> bool:
-    """Whether `aggregate` sits at least `margin` points below the band above `band`."""
-    above = BANDS.index(band) + 1
-    if above == len(BANDS):
-        return True
-    return aggregate <= _BAND_FLOOR[BANDS[above]] - 1 - margin
-
-
-@dataclass(slots=True)
-class Run:
-    """Consecutive qualifying readings: when the first was, and how many so far."""
-
-    started_at: int
-    readings: int
-
-    def confirmed(self, rule: Confirmation, now: int) -> bool:
-        return rule.satisfied(self.readings, now - self.started_at)
-
-    def to_list(self) -> list[int]:
-        return [self.started_at, self.readings]
-
-
-def _extend(run: Run | None, event_time: int) -> Run:
-    if run is None:
-        return Run(started_at=event_time, readings=1)
-    run.readings += 1
-    return run
-
-
-def _run_from(data: Any) -> Run | None:
-    return None if data is None else Run(started_at=int(data[0]), readings=int(data[1]))
+def _band_of(aggregate: int) -> int:
+    if aggregate >= _BAND_FLOOR[HIGH]:
+        return HIGH
+    if aggregate >= _BAND_FLOOR[MEDIUM]:
+        return MEDIUM
+    return LOW
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,26 +79,31 @@ class Outcome:
 
 @dataclass(slots=True)
 class PatientState:
-    """Everything the engine remembers about one patient; round-trips through to_dict()."""
+    """Everything the engine remembers about one patient; round-trips through to_dict().
+
+    `rising[b]` counts readings at band b or above (b = 1, 2), `falling[b]` readings clearly
+    (by the hysteresis margin) at band b or below (b = 0, 1); the other slots stay None.
+    `subscores` are the last reading's, in chart order (not part of the saved state: a
+    restored patient's next reading sets them).
+    """
 
     patient_id: str
-    vitals: PatientVitals = field(default_factory=PatientVitals.empty)
+    vitals: PatientVitals = field(default_factory=PatientVitals)
     last_event_time: int | None = None
-    last_spo2_scale: SpO2Scale = SpO2Scale.SCALE_1
+    last_spo2_scale: int = 1
     last_scenario: str | None = None
-    band: ClinicalRisk = ClinicalRisk.LOW
-    # Runs towards each band: `rising[b]` counts readings at band b or above, `falling[b]`
-    # readings clearly (by the hysteresis margin) at band b or below.
-    rising: dict[ClinicalRisk, Run] = field(default_factory=dict)
-    falling: dict[ClinicalRisk, Run] = field(default_factory=dict)
+    band: int = LOW
+    rising: list[Run | None] = field(default_factory=lambda: [None, None, None])
+    falling: list[Run | None] = field(default_factory=lambda: [None, None, None])
     red_run: Run | None = None
     red_clear_run: Run | None = None
     red_episode: bool = False
     silent_alerted: bool = False
+    subscores: list[int | None] | None = None
 
     def restart_runs(self) -> None:
-        self.rising.clear()
-        self.falling.clear()
+        self.rising = [None, None, None]
+        self.falling = [None, None, None]
         self.red_run = None
         self.red_clear_run = None
 
@@ -128,13 +114,13 @@ class PatientState:
             "patient_id": self.patient_id,
             "vitals": self.vitals.to_dict(),
             "last_event_time": self.last_event_time,
-            "last_spo2_scale": int(self.last_spo2_scale),
+            "last_spo2_scale": self.last_spo2_scale,
             "last_scenario": self.last_scenario,
-            "band": self.band.value,
-            "rising": {band.value: run.to_list() for band, run in self.rising.items()},
-            "falling": {band.value: run.to_list() for band, run in self.falling.items()},
-            "red_run": None if self.red_run is None else self.red_run.to_list(),
-            "red_clear_run": None if self.red_clear_run is None else self.red_clear_run.to_list(),
+            "band": BANDS[self.band].value,
+            "rising": {BANDS[b].value: list(r) for b, r in enumerate(self.rising) if r},
+            "falling": {BANDS[b].value: list(r) for b, r in enumerate(self.falling) if r},
+            "red_run": None if self.red_run is None else list(self.red_run),
+            "red_clear_run": None if self.red_clear_run is None else list(self.red_clear_run),
             "red_episode": self.red_episode,
             "silent_alerted": self.silent_alerted,
         }
@@ -144,20 +130,47 @@ class PatientState:
         if data.get("version") != STATE_VERSION:
             raise ValueError(f"unsupported patient state version {data.get('version')!r}")
         last_event_time = data["last_event_time"]
+        rising: list[Run | None] = [None, None, None]
+        falling: list[Run | None] = [None, None, None]
+        for runs, saved in ((rising, data["rising"]), (falling, data["falling"])):
+            for band, (started, readings) in saved.items():
+                runs[_BAND_NUMBER[ClinicalRisk(band)]] = [int(started), int(readings)]
         return cls(
             patient_id=str(data["patient_id"]),
             vitals=PatientVitals.from_dict(data["vitals"]),
             last_event_time=None if last_event_time is None else int(last_event_time),
-            last_spo2_scale=SpO2Scale(int(data["last_spo2_scale"])),
+            last_spo2_scale=int(SpO2Scale(int(data["last_spo2_scale"]))),
             last_scenario=data["last_scenario"],
-            band=ClinicalRisk(data["band"]),
-            rising={ClinicalRisk(b): Run(int(s), int(n)) for b, (s, n) in data["rising"].items()},
-            falling={ClinicalRisk(b): Run(int(s), int(n)) for b, (s, n) in data["falling"].items()},
+            band=_BAND_NUMBER[ClinicalRisk(data["band"])],
+            rising=rising,
+            falling=falling,
             red_run=_run_from(data["red_run"]),
             red_clear_run=_run_from(data["red_clear_run"]),
             red_episode=bool(data["red_episode"]),
             silent_alerted=bool(data["silent_alerted"]),
         )
+
+
+def _run_from(data: Any) -> Run | None:
+    return None if data is None else [int(data[0]), int(data[1])]
+
+
+class _Rule:
+    """A Confirmation as plain numbers, checked without attribute lookups on the hot path."""
+
+    __slots__ = ("both", "readings", "span_ms")
+
+    def __init__(self, rule: Confirmation) -> None:
+        self.readings = rule.readings
+        self.span_ms = rule.seconds * 1000
+        self.both = rule.require == "both"
+
+    def confirmed(self, run: Run, now: int) -> bool:
+        enough_readings = run[1] >= self.readings
+        long_enough = now - run[0] >= self.span_ms
+        if self.both:
+            return enough_readings and long_enough
+        return enough_readings or long_enough
 
 
 class AlertEngine:
@@ -166,35 +179,66 @@ class AlertEngine:
     def __init__(self, policy: AlertPolicy | None = None) -> None:
         self.policy = policy if policy is not None else AlertPolicy()
         self._patients: dict[str, PatientState] = {}
+        self._max_ages_ms = self.policy.max_ages.milliseconds()
+        self._silence_ms = self.policy.silence_seconds * 1000
+        self._escalation = _Rule(self.policy.escalation)
+        self._de_escalation = _Rule(self.policy.de_escalation)
+        self._red_score = _Rule(self.policy.red_score)
+        self._red_score_clear = _Rule(self.policy.red_score_clear)
+        # The highest aggregate that still counts as clearly within band 0 and band 1.
+        margin = self.policy.de_escalation_margin
+        self._clear_ceiling = (
+            _BAND_FLOOR[MEDIUM] - 1 - margin,
+            _BAND_FLOOR[HIGH] - 1 - margin,
+        )
 
     def process(self, event: VitalsEvent, *, raised_at: int) -> Outcome:
         """Score `event` with carried-forward values and return the alerts it triggers."""
-        state = self._patients.get(event.patient_id)
+        alerts = self.process_fields(event.fields(), raised_at=raised_at)
+        if alerts is None:
+            return Outcome(reading=None)
+        return Outcome(reading=self.scored(event.patient_id), alerts=alerts)
+
+    def process_fields(self, reading: ReadingFields, *, raised_at: int) -> tuple[Alert, ...] | None:
+        """The hot path: a checked reading (events.reading_fields) in, its alerts out.
+
+        None means the reading was ignored (not newer than the patient's last).
+        """
+        patient_id = reading[0]
+        now = reading[1]
+        state = self._patients.get(patient_id)
         if state is None:
-            state = self._patients[event.patient_id] = PatientState(event.patient_id)
-        if state.last_event_time is not None:
-            if event.event_time <= state.last_event_time:
-                return Outcome(reading=None)
-            if event.event_time - state.last_event_time > self.policy.silence_seconds * 1000:
-                state.restart_runs()
-
-        spo2_scale = event.spo2_scale if event.spo2_scale is not None else SpO2Scale.SCALE_1
-        state.vitals.record(event)
-        state.last_event_time = event.event_time
-        state.last_spo2_scale = spo2_scale
-        state.last_scenario = event.scenario
+            state = self._patients[patient_id] = PatientState(patient_id)
+        else:
+            last = state.last_event_time
+            if last is not None:
+                if now <= last:
+                    return None
+                if now - last > self._silence_ms:
+                    state.restart_runs()
+        scale = reading[10] or 1
+        current = state.vitals.update(reading[2:9], now, self._max_ages_ms)
+        state.last_event_time = now
+        state.last_spo2_scale = scale
+        state.last_scenario = reading[9]
         state.silent_alerted = False
-        result = score(state.vitals.as_of(event.event_time, self.policy.max_ages, spo2_scale))
-        reading = ScoredReading(event.patient_id, event.event_time, result, event.scenario)
+        total, red, missing, subscores = score_values(current, scale)
+        state.subscores = subscores
+        complete = not missing
+        band_alert = self._follow_bands(state, total, now, raised_at) if complete else None
+        red_alert = self._follow_red_score(state, total, red, complete, now, raised_at)
+        if band_alert is None:
+            return () if red_alert is None else (red_alert,)
+        return (band_alert,) if red_alert is None else (band_alert, red_alert)
 
-        alerts: list[Alert] = []
-        band_alert = self._follow_bands(state, reading, raised_at)
-        if band_alert is not None:
-            alerts.append(band_alert)
-        red_alert = self._follow_red_score(state, reading, raised_at)
-        if red_alert is not None:
-            alerts.append(red_alert)
-        return Outcome(reading=reading, alerts=tuple(alerts))
+    def scored(self, patient_id: str) -> ScoredReading:
+        """The patient's last reading with its full score; KeyError if never seen."""
+        state = self._patients[patient_id]
+        if state.last_event_time is None or state.subscores is None:
+            raise KeyError(patient_id)
+        return ScoredReading(
+            patient_id, state.last_event_time, as_score(state.subscores), state.last_scenario
+        )
 
     def check_silence(self, now: int, *, raised_at: int) -> list[Alert]:
         """Alert once for each patient with no reading for longer than the silence time.
@@ -203,16 +247,22 @@ class AlertEngine:
         wall clock live), in ms since the epoch. The alert re-arms when a reading arrives.
         """
         alerts = []
-        limit_ms = self.policy.silence_seconds * 1000
+        limit_ms = self._silence_ms
         for state in self._patients.values():
             last = state.last_event_time
             if last is None or state.silent_alerted or now - last <= limit_ms:
                 continue
             state.silent_alerted = True
-            result = score(state.vitals.as_of(last, self.policy.max_ages, state.last_spo2_scale))
+            _total, _red, _missing, subscores = score_values(
+                state.vitals.current(last, self._max_ages_ms), state.last_spo2_scale
+            )
+            result = as_score(subscores)
             alerts.append(
                 _alert(
-                    ScoredReading(state.patient_id, last, result, state.last_scenario),
+                    state.patient_id,
+                    last,
+                    subscores,
+                    state.last_scenario,
                     AlertKind.SILENT,
                     result.risk,
                     raised_at,
@@ -224,120 +274,155 @@ class AlertEngine:
     def patients(self) -> Iterator[str]:
         return iter(list(self._patients))
 
+    def state(self, patient_id: str) -> PatientState:
+        """The patient's live state (e.g. to save it); KeyError if the engine never saw them."""
+        return self._patients[patient_id]
+
+    def adopt(self, state: PatientState) -> None:
+        """Take over a patient's saved state (e.g. after a partition moved here)."""
+        self._patients[state.patient_id] = state
+
     def export_patient(self, patient_id: str) -> dict[str, Any]:
         """The patient's state as a JSON-ready dict; KeyError if the engine never saw them."""
         return self._patients[patient_id].to_dict()
 
     def restore_patient(self, data: Mapping[str, Any]) -> None:
         """Adopt a patient's state exported elsewhere (e.g. after a partition moved here)."""
-        state = PatientState.from_dict(data)
-        self._patients[state.patient_id] = state
+        self.adopt(PatientState.from_dict(data))
 
     def forget_patient(self, patient_id: str) -> None:
         """Drop a patient (e.g. their partition was revoked); unknown ids are ignored."""
         self._patients.pop(patient_id, None)
 
     def _follow_bands(
-        self, state: PatientState, reading: ScoredReading, raised_at: int
+        self, state: PatientState, total: int, now: int, raised_at: int
     ) -> Alert | None:
-        result = reading.score
-        if not result.complete:
-            return None
-        now = reading.event_time
-        reached = aggregate_band(result.score)
-        margin = self.policy.de_escalation_margin
-        for band in BANDS:
-            if band > ClinicalRisk.LOW:
-                if reached >= band:
-                    state.rising[band] = _extend(state.rising.get(band), now)
+        rising, falling = state.rising, state.falling
+        reached = _band_of(total)
+        for band in (MEDIUM, HIGH):
+            if reached >= band:
+                run = rising[band]
+                if run is None:
+                    rising[band] = [now, 1]
                 else:
-                    state.rising.pop(band, None)
-            if band < ClinicalRisk.HIGH:
-                if _clearly_within(band, result.score, margin):
-                    state.falling[band] = _extend(state.falling.get(band), now)
+                    run[1] += 1
+            else:
+                rising[band] = None
+        for band in (LOW, MEDIUM):
+            if total <= self._clear_ceiling[band]:
+                run = falling[band]
+                if run is None:
+                    falling[band] = [now, 1]
                 else:
-                    state.falling.pop(band, None)
+                    run[1] += 1
+            else:
+                falling[band] = None
 
-        up = [
-            band
-            for band, run in state.rising.items()
-            if band > state.band and run.confirmed(self.policy.escalation, now)
-        ]
-        if up:
-            return self._move(state, reading, max(up), AlertKind.ESCALATION, raised_at)
-        down = [
-            band
-            for band, run in state.falling.items()
-            if band < state.band and run.confirmed(self.policy.de_escalation, now)
-        ]
-        if down:
-            return self._move(state, reading, min(down), AlertKind.DE_ESCALATION, raised_at)
+        current = state.band
+        for band in (HIGH, MEDIUM):
+            run = rising[band]
+            if band > current and run is not None and self._escalation.confirmed(run, now):
+                return self._move(state, total, now, band, run, AlertKind.ESCALATION, raised_at)
+        for band in (LOW, MEDIUM):
+            run = falling[band]
+            if band < current and run is not None and self._de_escalation.confirmed(run, now):
+                return self._move(state, total, now, band, run, AlertKind.DE_ESCALATION, raised_at)
         return None
 
     def _move(
         self,
         state: PatientState,
-        reading: ScoredReading,
-        band: ClinicalRisk,
+        total: int,
+        now: int,
+        band: int,
+        run: Run,
         kind: AlertKind,
         raised_at: int,
     ) -> Alert:
-        runs = state.rising if kind is AlertKind.ESCALATION else state.falling
-        run = runs[band]
         verb = "escalated" if kind is AlertKind.ESCALATION else "de-escalated"
         message = (
-            f"NEWS2 {verb} from {state.band.value} to {band.value} "
-            f"(score {reading.score.score}, sustained over {run.readings} readings and "
-            f"{(reading.event_time - run.started_at) / 1000:.0f} s)"
+            f"NEWS2 {verb} from {BANDS[state.band].value} to {BANDS[band].value} "
+            f"(score {total}, sustained over {run[1]} readings and "
+            f"{(now - run[0]) / 1000:.0f} s)"
         )
         state.band = band
-        return _alert(reading, kind, band, raised_at, message)
+        assert state.subscores is not None
+        return _alert(
+            state.patient_id,
+            now,
+            state.subscores,
+            state.last_scenario,
+            kind,
+            BANDS[band],
+            raised_at,
+            message,
+        )
 
     def _follow_red_score(
-        self, state: PatientState, reading: ScoredReading, raised_at: int
+        self, state: PatientState, total: int, red: bool, complete: bool, now: int, raised_at: int
     ) -> Alert | None:
-        result = reading.score
-        now = reading.event_time
-        if result.red_flag:
+        if red:
             state.red_clear_run = None
-            state.red_run = _extend(state.red_run, now)
-            if state.red_episode or not state.red_run.confirmed(self.policy.red_score, now):
+            run = state.red_run
+            if run is None:
+                run = state.red_run = [now, 1]
+            else:
+                run[1] += 1
+            if state.red_episode or not self._red_score.confirmed(run, now):
                 return None
             state.red_episode = True
-            red = ", ".join(p.value for p in result.red_parameters)
-            return _alert(
-                reading,
-                AlertKind.RED_SCORE,
-                result.risk,
-                raised_at,
-                f"red score (3 points) in {red}; score {result.score}, {result.risk.value} risk",
+            assert state.subscores is not None
+            names = ", ".join(
+                parameter.value
+                for parameter, points in zip(PARAMETERS, state.subscores, strict=True)
+                if points == 3
             )
-        if result.complete:
+            risk = clinical_risk(total, red_flag=True)
+            return _alert(
+                state.patient_id,
+                now,
+                state.subscores,
+                state.last_scenario,
+                AlertKind.RED_SCORE,
+                risk,
+                raised_at,
+                f"red score (3 points) in {names}; score {total}, {risk.value} risk",
+            )
+        if complete:
             state.red_run = None
-            state.red_clear_run = _extend(state.red_clear_run, now)
-            if state.red_episode and state.red_clear_run.confirmed(
-                self.policy.red_score_clear, now
-            ):
+            run = state.red_clear_run
+            if run is None:
+                run = state.red_clear_run = [now, 1]
+            else:
+                run[1] += 1
+            if state.red_episode and self._red_score_clear.confirmed(run, now):
                 state.red_episode = False
         return None
 
 
 def _alert(
-    reading: ScoredReading, kind: AlertKind, risk: ClinicalRisk, raised_at: int, message: str
+    patient_id: str,
+    event_time: int,
+    subscores: Sequence[int | None],
+    scenario: str | None,
+    kind: AlertKind,
+    risk: ClinicalRisk,
+    raised_at: int,
+    message: str,
 ) -> Alert:
-    result = reading.score
+    result = as_score(subscores)
     if not result.complete:
         missing = ", ".join(sorted(p.value for p in result.missing))
         message += f"; incomplete, missing {missing}"
     return Alert(
-        alert_id=alert_id(reading.patient_id, kind, reading.event_time),
-        patient_id=reading.patient_id,
+        alert_id=alert_id(patient_id, kind, event_time),
+        patient_id=patient_id,
         kind=kind,
         risk=risk,
         score=result.score,
         subscores=subscores_by_name(result),
-        event_time=reading.event_time,
+        event_time=event_time,
         raised_at=raised_at,
-        message=f"patient {reading.patient_id}: {message}",
-        scenario=reading.scenario,
+        message=f"patient {patient_id}: {message}",
+        scenario=scenario,
     )
