@@ -14,6 +14,7 @@ from medrical.errors import InputError
 from medrical.monitor import assessment
 from medrical.monitor.stream import (
     DEFAULT_GROUP,
+    DEFAULT_OUTAGE_TIMEOUT_S,
     DEFAULT_TOPICS,
     MonitorOptions,
     MonitorSummary,
@@ -23,10 +24,12 @@ from medrical.monitor.view import WardView
 from medrical.producing.run import StopFlag, StopOnSignals
 from medrical.simulation import MIX, Simulator
 from medrical.simulation.simulator import Cadence
+from medrical.timestamps import epoch_ms_from_iso
 
 log = logging.getLogger(__name__)
 
 _EVALUATE_SIMULATED = "Offline: simulate in-process"
+EVALUATION_START = "2026-01-01T00:00:00Z"
 
 monitor_app = typer.Typer(
     help="Score every biometrics_* topic with NEWS2 and raise alerts on alerts_<name>, "
@@ -63,14 +66,26 @@ def monitor(
     view: Annotated[
         bool, typer.Option("--view", help="Show a live ward view (on a terminal only).")
     ] = False,
+    kafka_outage_timeout: Annotated[
+        float,
+        typer.Option(help="Seconds to wait for Kafka when it stops answering; past that, exit 69."),
+    ] = DEFAULT_OUTAGE_TIMEOUT_S,
 ) -> None:
     """Run the monitor until SIGINT or SIGTERM, then print what it scored and raised."""
     if ctx.invoked_subcommand is not None:
         return
     if not 0 < commit_interval <= 10:
         raise InputError(f"--commit-interval must lie in (0, 10] seconds, not {commit_interval}")
+    if not 0 < kafka_outage_timeout <= 86_400:
+        raise InputError(
+            f"--kafka-outage-timeout must lie in (0, 86400] seconds, not {kafka_outage_timeout}"
+        )
     options = MonitorOptions(
-        group=group, topics=topics, instance_id=instance_id, commit_interval_s=commit_interval
+        group=group,
+        topics=topics,
+        instance_id=instance_id,
+        commit_interval_s=commit_interval,
+        kafka_outage_timeout_s=kafka_outage_timeout,
     )
     config = _state.config()
     if connector:
@@ -153,6 +168,14 @@ def evaluate(
             rich_help_panel=_EVALUATE_SIMULATED,
         ),
     ] = "monitor",
+    start: Annotated[
+        str,
+        typer.Option(
+            help="Event time of the first reading (ISO-8601). Fixed by default, so that the same "
+            "command gives the same table: the simulated vitals follow the time of day.",
+            rich_help_panel=_EVALUATE_SIMULATED,
+        ),
+    ] = EVALUATION_START,
     ignore: Annotated[
         list[str] | None,
         typer.Option(
@@ -175,7 +198,15 @@ def evaluate(
         ignored = frozenset(name for name in ignore if name != "none")
     if simulate:
         mode: Cadence = "ward" if cadence == "ward" else "monitor"
-        simulator = Simulator(patients, seed, scenario, interval_s=interval, cadence=mode)
+        try:
+            start_ms = epoch_ms_from_iso(start)
+        except ValueError:
+            raise InputError(
+                f"--start must be an ISO-8601 time such as {EVALUATION_START}, not {start!r}."
+            ) from None
+        simulator = Simulator(
+            patients, seed, scenario, interval_s=interval, cadence=mode, start_ms=start_ms
+        )
         result = assessment.simulate(simulator, hours, ignored_scenarios=ignored)
     else:
         assert topic is not None

@@ -4,21 +4,30 @@ One consumer group reads the readings; its members share the partitions. Each as
 partition gets its own `AlertEngine`, so a patient's state lives with the partition their
 readings arrive on (the producer keys by patient).
 
-Exactly once, end to end inside Kafka: every cycle of about `commit_interval_s` runs in one
-Kafka transaction holding
+The pieces, each with one job:
 
-- the alerts raised, on `alerts_<name>` (Avro, alert-value.avsc, keyed by patient),
-- the new state of every patient touched, on the group's compacted changelog topic (see
-  `records`), on the partition number of the input partition,
-- the consumer group's input offsets (`send_offsets_to_transaction`).
+- `StreamMonitor` (here): the loop. It consumes batches, decodes and scores each reading,
+  hands alerts and state to the transaction, and commits every `commit_interval_s`.
+- `transactions.TransactionalOutput`: the checkpoint unit. One Kafka transaction holds the
+  alerts raised (on `alerts_<name>`), the changed patients' state and a checkpoint (on the
+  group's compacted changelog), and the consumer group's input offsets: all visible, or none.
+- `store.ChangelogStore`: the state store. It writes that state and restores it: a
+  partition's changelog read to its stable end with `read_committed` is the state as of the
+  committed offset, which the checkpoint proves.
+- `topics.TopicAdmin`: creates the alerts and changelog topics of a new input.
+- `outage.Outage`: the clock of a Kafka outage, and its account in the log.
 
-Either all three become visible or none does. When a partition is assigned (start, restart,
-rebalance) its patients' states are read back from the changelog with `read_committed`, which
-yields exactly the state as of the committed input offset, and consuming resumes there: a
-restart neither loses nor repeats an alert. On revocation the open transaction is committed
-first, then the partition's state dropped. Alert ids are deterministic (UUIDv5 of patient,
-kind and event time) and the alerts sink upserts on them, so even a store that reads the topic
-at least once keeps each alert once.
+Rebalances: the callbacks only record what happened. A newly assigned partition is paused and
+marked for restore; the loop restores it, seeks it to its committed offset and resumes it.
+On revocation the open transaction is committed first. On a lost assignment it is aborted.
+
+Failures: when a transaction cannot commit (aborted, fenced, outlived its timeout during a
+broker outage), the monitor aborts what is open (a fenced producer is replaced by a new one
+under the same transactional id, which settles whatever the old one left), then rewinds every
+partition: state from the changelog, positions from the committed offsets. Whatever became of
+the uncertain transaction, that is consistent, and since alert ids and engine state are
+deterministic, reprocessing raises exactly the alerts an undisturbed run raises. While Kafka
+does not answer, the monitor waits; past `kafka_outage_timeout_s` it gives up (exit 69).
 
 Silence needs a clock. Live, wall-clock time would make alerts depend on when a replay runs,
 so the monitor uses each partition's watermark: the newest event time processed on it. Every
@@ -33,7 +42,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -47,8 +56,6 @@ from confluent_kafka import (
     TopicPartition,
 )
 from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
-from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from medrical import schemas
@@ -62,17 +69,16 @@ from medrical.kafka_clients import (
 )
 from medrical.monitor.alerts import Alert
 from medrical.monitor.engine import AlertEngine, ScoredReading
-from medrical.monitor.events import VitalsEvent
+from medrical.monitor.events import VitalsEvent, reading_fields
+from medrical.monitor.outage import Outage, transient
 from medrical.monitor.policy import AlertPolicy
-from medrical.monitor.records import (
-    ALERT_KEY,
-    ALERT_VALUE,
-    alert_record,
-    alerts_topic_for,
-    changelog_topic_for,
-    check_group,
-    decode_state,
-    encode_state,
+from medrical.monitor.records import ALERT_KEY, ALERT_VALUE, alert_record, check_group
+from medrical.monitor.store import ChangelogStore, PartitionState, StateMismatch
+from medrical.monitor.topics import TopicAdmin
+from medrical.monitor.transactions import (
+    ProducerLost,
+    TransactionalOutput,
+    TransactionFailed,
 )
 from medrical.schemas.wire import CachedAvroDecoder, WireFormatError
 
@@ -84,11 +90,15 @@ SILENCE_TICK_MS = 10_000
 """How often, in event time, a partition looks for silent patients."""
 TRANSACTION_TIMEOUT_MS = 10_000
 """A crashed monitor's open transaction is aborted by the broker after this long."""
+DEFAULT_OUTAGE_TIMEOUT_S = 300.0
+CATCH_UP_COMMIT_S = 1.0
+"""While a backlog is drained (full batches), transactions may last this long: fewer state
+records per reading, at the cost of alerts becoming visible later, which matters only live."""
 _KAFKA_TIMEOUT_S = 30.0
 # A batch is handed over when full or after this long: short, so that a reading waits for
 # few others before it is scored.
 _POLL_TIMEOUT_S = 0.01
-_RESTORE_TIMEOUT_S = 60.0
+_MISMATCH_RETRIES = 5
 
 
 class MonitorError(MedricalError):
@@ -124,7 +134,8 @@ class MonitorOptions:
     topics: str = DEFAULT_TOPICS
     instance_id: str | None = None
     commit_interval_s: float = 0.1
-    batch_size: int = 500
+    batch_size: int = 2000
+    kafka_outage_timeout_s: float = DEFAULT_OUTAGE_TIMEOUT_S
     policy: AlertPolicy = field(default_factory=AlertPolicy)
 
     def __post_init__(self) -> None:
@@ -133,6 +144,8 @@ class MonitorOptions:
             raise InputError("the commit interval must be positive")
         if self.batch_size < 1:
             raise InputError("the batch size must be at least 1")
+        if not self.kafka_outage_timeout_s > 0:
+            raise InputError("the Kafka outage timeout must be positive")
         if self.instance_id is not None:
             check_group(self.instance_id)
 
@@ -148,40 +161,38 @@ class MonitorSummary:
     alerts_by_kind: Counter[str] = field(default_factory=Counter)
     transactions: int = 0
     aborted: int = 0
+    rewinds: int = 0
+    restored: int = 0
     started: float = field(default_factory=time.monotonic)
 
     def describe(self) -> str:
         elapsed = time.monotonic() - self.started
         kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(self.alerts_by_kind.items()))
-        return (
+        text = (
             f"scored {self.readings} readings in {elapsed:.1f} s "
             f"({self.ignored} repeated or out of order, {self.invalid} invalid); "
             f"raised {self.alerts} alerts" + (f" ({kinds})" if kinds else "") + "; "
             f"{self.transactions} transactions committed, {self.aborted} aborted"
         )
+        if self.rewinds:
+            text += f"; rewound {self.rewinds} time(s) to the last commit"
+        return text
 
 
-@dataclass
-class _Partition:
-    """An assigned input partition: its engine and its progress in the open transaction."""
+class _Quiet:
+    """librdkafka's own log lines at debug level: the monitor tells what matters itself."""
 
-    topic: str
-    partition: int
-    engine: AlertEngine
-    alerts_topic: str
-    changelog_topic: str
-    watermark: int | None = None
-    next_offset: int | None = None
-    dirty: set[str] = field(default_factory=set)
+    _log = logging.getLogger("medrical.librdkafka")
 
-    def restored(self) -> None:
-        times = [self.engine.export_patient(p)["last_event_time"] for p in self.engine.patients()]
-        known = [t for t in times if t is not None]
-        self.watermark = max(known) if known else None
+    def log(self, level: int, message: str, *args: Any) -> None:
+        self._log.debug(message, *args)
 
 
 class StreamMonitor:
-    """The consume-score-alert loop; see the module docstring. Use as a context manager."""
+    """The consume-score-alert loop; see the module docstring. Use as a context manager.
+
+    The constructor only builds clients (no network I/O); `run` connects.
+    """
 
     def __init__(
         self,
@@ -190,19 +201,18 @@ class StreamMonitor:
         *,
         observer: MonitorObserver | None = None,
     ) -> None:
-        self.options = options or MonitorOptions()
+        self.options = opts = options or MonitorOptions()
         self.summary = MonitorSummary()
+        self._config = config
         self._observer = observer
-        ensure_kafka_reachable(config)
-        opts = self.options
+        self._outage = Outage(opts.kafka_outage_timeout_s)
         instance = opts.instance_id or uuid.uuid4().hex[:12]
-        self._registry = registry_client(config)
-        self._decoder = CachedAvroDecoder(self._fetch_schema)
-        self._alert_key = avro_serializer(self._registry, schemas.schema_text(ALERT_KEY))
-        self._alert_value = avro_serializer(self._registry, schemas.schema_text(ALERT_VALUE))
         extra = dict(config.kafka.extra)
+        quiet = _Quiet()
         consumer_conf = client_conf(
             config,
+            logger=quiet,
+            error_cb=self._client_error,
             **{
                 "group.id": opts.group,
                 "isolation.level": "read_committed",
@@ -210,7 +220,10 @@ class StreamMonitor:
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
                 "session.timeout.ms": 10_000,
+                # Outlast an outage: the loop does not poll while it waits for Kafka.
+                "max.poll.interval.ms": int((opts.kafka_outage_timeout_s + 60) * 1000),
                 "topic.metadata.refresh.interval.ms": 10_000,
+                "fetch.wait.max.ms": 50,
             },
         )
         if opts.instance_id is not None:
@@ -218,6 +231,7 @@ class StreamMonitor:
         consumer_conf.update(extra)
         producer_conf = client_conf(
             config,
+            logger=quiet,
             **{
                 "transactional.id": f"medrical-monitor.{opts.group}.{instance}",
                 "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
@@ -230,6 +244,7 @@ class StreamMonitor:
         producer_conf.update(extra)
         restore_conf = client_conf(
             config,
+            logger=quiet,
             **{
                 "group.id": f"{opts.group}.restore",
                 "isolation.level": "read_committed",
@@ -238,22 +253,295 @@ class StreamMonitor:
             },
         )
         restore_conf.update(extra)
-        self._admin = AdminClient(client_conf(config, **extra))
+        self._registry = registry_client(config)
+        self._decoder = CachedAvroDecoder(self._fetch_schema)
+        self._alert_key = avro_serializer(self._registry, schemas.schema_text(ALERT_KEY))
+        self._alert_value = avro_serializer(self._registry, schemas.schema_text(ALERT_VALUE))
+        admin_conf = client_conf(config, logger=quiet, **extra)
+        self._topics = TopicAdmin(AdminClient(admin_conf), opts.group, timeout_s=_KAFKA_TIMEOUT_S)
         self._consumer = Consumer(consumer_conf)
-        self._restorer = Consumer(restore_conf)
-        self._producer = Producer(producer_conf)
-        self._partitions: dict[tuple[str, int], _Partition] = {}
-        self._in_transaction = False
+        self._store = ChangelogStore(
+            Consumer(restore_conf),
+            lambda: AdminClient(admin_conf),
+            timeout_s=_KAFKA_TIMEOUT_S,
+            settle_s=TRANSACTION_TIMEOUT_MS / 1000 + 30,
+        )
+        self._output = TransactionalOutput(lambda: Producer(producer_conf), self._outage)
+        self._partitions: dict[tuple[str, int], PartitionState] = {}
         self._pending_alerts: list[tuple[str, Alert]] = []
-        self._known_topics: set[str] = set()
+        # When the oldest reading not yet committed was handled; None when all is committed.
+        self._pending_since: float | None = None
+        self._lagging = False
         self._closed = False
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self, stop: StopSignal) -> MonitorSummary:
+        """Consume until `stop` turns true, then commit what is open; return the summary."""
+        self._outage.stopping = lambda: bool(stop)
+        ensure_kafka_reachable(self._config)
+        self._output.start()
+        self._consumer.subscribe(
+            [self.options.topics],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
         try:
-            self._producer.init_transactions(_KAFKA_TIMEOUT_S)
+            self._loop(stop)
+        except KafkaException as exc:  # what no retry and no rewind can get past
+            raise MonitorError(f"Kafka failed: {exc.args[0].str()}") from exc
+        return self.summary
+
+    def _loop(self, stop: StopSignal) -> None:
+        opts = self.options
+        while not stop:
+            if any(not part.ready for part in self._partitions.values()):
+                self._restore_pending()
+            messages = self._consumer.consume(opts.batch_size, timeout=_POLL_TIMEOUT_S)
+            self._lagging = len(messages) == opts.batch_size
+            if messages and self._outage.ongoing:
+                self._outage.up()
+            try:
+                for message in messages:
+                    self._handle(message)
+            except TransactionFailed as failure:
+                self._rewind(failure)
+            self._output.poll()
+            if self._pending_since is not None:
+                interval = CATCH_UP_COMMIT_S if self._lagging else opts.commit_interval_s
+                if time.monotonic() - self._pending_since >= max(interval, opts.commit_interval_s):
+                    self._commit_or_rewind()
+            elif self._outage.ongoing:
+                self._probe_kafka()
+        self._commit_or_rewind()
+
+    def _handle(self, message: Message) -> None:
+        error = message.error()
+        if error is not None:
+            self._consumer_error(error)
+            return
+        topic = message.topic() or ""
+        partition = message.partition() or 0
+        part = self._partitions.get((topic, partition))
+        if part is None or not part.ready:  # revoked, or waiting for its restore
+            return
+        offset = message.offset() or 0
+        if part.next_offset is not None and offset < part.next_offset:
+            return  # fetched before a rewind
+        if self._pending_since is None:
+            self._pending_since = time.monotonic()
+        part.next_offset = offset + 1
+        try:
+            record = self._decoder.decode(message.value() or b"")
+            fields = reading_fields(record)
+        except InputError as exc:
+            self._invalid(topic, partition, offset, exc)
+            return
+        raised_at = int(time.time() * 1000)
+        engine = part.engine
+        alerts = engine.process_fields(fields, raised_at=raised_at)
+        if alerts is None:
+            self.summary.ignored += 1
+            return
+        self.summary.readings += 1
+        patient_id = fields[0]
+        part.dirty.add(patient_id)
+        for alert in alerts:
+            self._emit(part, alert)
+        if self._observer is not None:
+            self._observer.reading(
+                topic, VitalsEvent.from_mapping(record), engine.scored(patient_id)
+            )
+        event_time = fields[1]
+        previous = part.watermark
+        if previous is None or event_time > previous:
+            part.watermark = event_time
+            if previous is None or event_time // SILENCE_TICK_MS > previous // SILENCE_TICK_MS:
+                for alert in engine.check_silence(event_time, raised_at=raised_at):
+                    part.dirty.add(alert.patient_id)
+                    self._emit(part, alert)
+
+    def _invalid(self, topic: str, partition: int, offset: int, exc: InputError) -> None:
+        self.summary.invalid += 1
+        if self.summary.invalid <= 10 or self.summary.invalid % 1000 == 0:
+            log.warning(
+                "skipping %s[%d]@%d (%d invalid so far): %s",
+                topic,
+                partition,
+                offset,
+                self.summary.invalid,
+                exc,
+            )
+
+    def _emit(self, part: PartitionState, alert: Alert) -> None:
+        topic = part.alerts_topic
+        key = self._alert_key(
+            {"patient_id": alert.patient_id}, SerializationContext(topic, MessageField.KEY)
+        )
+        value = self._alert_value(
+            alert_record(alert), SerializationContext(topic, MessageField.VALUE)
+        )
+        self._output.produce(topic, value, key)
+        self._pending_alerts.append((part.topic, alert))
+        if self._observer is not None:
+            self._observer.alert(part.topic, alert)
+
+    # -- transactions -----------------------------------------------------------------------
+
+    def _commit(self) -> None:
+        """Write changed state, checkpoints and offsets into a transaction and commit it."""
+        if self._pending_since is None and not self._output.in_transaction:
+            return
+        parts = list(self._partitions.values())
+        offsets = [tp for part in parts if (tp := self._store.flush(part, self._output))]
+        self._output.commit(offsets, self._consumer.consumer_group_metadata())
+        self._pending_since = None
+        for part in parts:
+            self._store.committed(part)
+        self.summary.transactions += 1
+        self.summary.alerts += len(self._pending_alerts)
+        self.summary.alerts_by_kind.update(a.kind.value for _, a in self._pending_alerts)
+        self._pending_alerts.clear()
+
+    def _commit_or_rewind(self) -> None:
+        try:
+            self._commit()
+        except TransactionFailed as failure:
+            self._rewind(failure)
+
+    def _rewind(self, failure: TransactionFailed | str) -> None:
+        """Back to the last commit: abort what is open, restore every partition from Kafka.
+
+        A fenced producer is replaced first (`TransactionalOutput.reset`), which settles the
+        transaction it left: committed or aborted, the committed offsets then say which.
+        """
+        log.warning("%s; rewinding to the last commit", failure)
+        self.summary.aborted += 1
+        self.summary.rewinds += 1
+        self._pending_alerts.clear()
+        self._pending_since = None
+        if isinstance(failure, ProducerLost):
+            self._output.reset()
+        else:
+            self._output.abort()
+        for part in self._partitions.values():
+            part.reset(self.options.policy)
+        if self._partitions:
+            self._consumer.pause([TopicPartition(t, p) for t, p in self._partitions])
+
+    def _restore_pending(self) -> None:
+        """Restore every partition not ready yet, seek it to its committed offset, resume it."""
+        parts = [part for part in self._partitions.values() if not part.ready]
+        self._outage.retry(
+            "creating the alerts and state topics",
+            lambda: self._topics.ensure_outputs({p.topic for p in parts}),
+        )
+        tps = [TopicPartition(p.topic, p.partition) for p in parts]
+        for attempt in range(_MISMATCH_RETRIES):
+            # read_committed: this waits for offsets still pending in a transaction; the
+            # changelog written beside them settles with them.
+            committed = self._outage.retry(
+                "reading the committed offsets",
+                lambda: self._consumer.committed(tps, timeout=_KAFKA_TIMEOUT_S),
+            )
+            offsets = {(tp.topic, tp.partition): tp.offset for tp in committed}
+            for part in parts:
+                part.reset(self.options.policy)
+            try:
+                restored = self._outage.retry(
+                    "restoring patient state",
+                    lambda offsets=offsets: self._store.restore(parts, offsets),  # type: ignore[misc]
+                )
+                break
+            except StateMismatch as exc:
+                if attempt == _MISMATCH_RETRIES - 1:
+                    raise MonitorError(
+                        f"patient state and committed offsets disagree: {exc}",
+                        hint="Stop every monitor of this group and start again; if it stays, "
+                        "start a new group (--group) to rebuild the state from the readings.",
+                    ) from exc
+                log.info("%s; reading it again", exc)
+                time.sleep(1.0)
+        for tp in committed:
+            offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+            self._seek(TopicPartition(tp.topic, tp.partition, offset))
+        for part in parts:
+            part.ready = True
+        self._consumer.resume(tps)
+        self.summary.restored += restored
+        log.info(
+            "restored %d patient state record(s) of %s",
+            restored,
+            ", ".join(f"{p.topic}[{p.partition}]" for p in parts),
+        )
+
+    def _seek(self, tp: TopicPartition) -> None:
+        try:
+            self._consumer.seek(tp)
         except KafkaException as exc:
-            self.close()
-            raise MonitorError(f"cannot start Kafka transactions: {exc}") from exc
+            # A partition not yet fetched has no position to move: it starts from the
+            # committed offset (or the reset policy) when resumed, which is where we are.
+            if exc.args[0].code() != KafkaError._STATE:
+                raise
+
+    # -- rebalancing ------------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, assigned: list[TopicPartition]) -> None:
+        consumer.assign(assigned)
+        consumer.pause(assigned)
+        for tp in assigned:
+            self._partitions[(tp.topic, tp.partition)] = PartitionState.assigned(
+                tp.topic, tp.partition, self.options.group, self.options.policy
+            )
+        log.info(
+            "assigned %s", ", ".join(f"{t.topic}[{t.partition}]" for t in assigned) or "nothing"
+        )
+
+    def _on_revoke(self, consumer: Consumer, revoked: list[TopicPartition]) -> None:
+        self._commit_or_rewind()
+        for tp in revoked:
+            self._partitions.pop((tp.topic, tp.partition), None)
+        log.info("revoked %d partition(s)", len(revoked))
+
+    def _on_lost(self, consumer: Consumer, lost: list[TopicPartition]) -> None:
+        # The group moved on without us: our offsets would be refused, so drop the work.
+        if self._output.in_transaction or self._pending_since is not None:
+            self._rewind("the group reassigned our partitions")
+        for tp in lost:
+            self._partitions.pop((tp.topic, tp.partition), None)
+        log.warning("lost %d partition(s) to the group", len(lost))
+
+    # -- Kafka's health ---------------------------------------------------------------------
+
+    def _client_error(self, error: KafkaError) -> None:
+        if error.fatal():
+            log.error("Kafka consumer: %s", error.str())
+        elif error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
+            self._outage.down(error.str())
+        else:
+            log.debug("Kafka consumer: %s", error.str())
+
+    def _consumer_error(self, error: KafkaError) -> None:
+        if error.fatal():
+            raise MonitorError(f"Kafka consumer failed: {error.str()}")
+        if error.code() != KafkaError._PARTITION_EOF:
+            log.debug("consumer: %s", error.str())
+
+    def _probe_kafka(self) -> None:
+        """While the outage clock runs, ask for metadata: an answer stops it."""
+        try:
+            self._consumer.list_topics(timeout=1.0)
+        except KafkaException as exc:
+            if not transient(exc):
+                raise
+            self._outage.down(str(exc.args[0].str()))
+            return
+        self._outage.up()
 
     def _fetch_schema(self, schema_id: int) -> str:
+        from confluent_kafka.schema_registry.error import SchemaRegistryError
+
         try:
             text = self._registry.get_schema(schema_id).schema_str
         except SchemaRegistryError as exc:
@@ -262,312 +550,9 @@ class StreamMonitor:
             raise ServiceUnavailableError(
                 "schema registry", f"cannot fetch the schema with id {schema_id} ({exc})."
             ) from exc
-        except Exception as exc:  # the HTTP client's own errors: unreachable, timed out
-            raise ServiceUnavailableError(
-                "schema registry",
-                f"cannot fetch the schema with id {schema_id} ({exc}).",
-                hint="Is registry.url right (`medrical config show`)?",
-            ) from exc
         if text is None:
             raise InputError(f"the schema registry holds no schema text for id {schema_id}")
-        return text
-
-    # -- the loop ---------------------------------------------------------------------------
-
-    def run(self, stop: StopSignal) -> MonitorSummary:
-        """Consume until `stop` turns true, then commit what is open; return the summary."""
-        self._consumer.subscribe(
-            [self.options.topics],
-            on_assign=self._on_assign,
-            on_revoke=self._on_revoke,
-            on_lost=self._on_lost,
-        )
-        opts = self.options
-        began = time.monotonic()
-        while not stop:
-            messages = self._consumer.consume(
-                opts.batch_size, timeout=min(_POLL_TIMEOUT_S, opts.commit_interval_s)
-            )
-            for message in messages:
-                self._handle(message)
-            if self._in_transaction and time.monotonic() - began >= opts.commit_interval_s:
-                self._commit()
-            if not self._in_transaction:
-                began = time.monotonic()
-        self._commit()
-        return self.summary
-
-    def _handle(self, message: Message) -> None:
-        error = message.error()
-        if error is not None:
-            if error.fatal():
-                raise MonitorError(f"Kafka consumer failed: {error}")
-            log.warning("consumer: %s", error)
-            return
-        topic, partition, offset = _coordinates(message)
-        part = self._partitions.get((topic, partition))
-        if part is None:  # a straggler of a partition revoked within this very batch
-            return
-        if not self._in_transaction:
-            self._producer.begin_transaction()
-            self._in_transaction = True
-        part.next_offset = offset + 1
-        try:
-            event = VitalsEvent.from_mapping(self._decoder.decode(message.value() or b""))
-        except InputError as exc:
-            self.summary.invalid += 1
-            if self.summary.invalid <= 10 or self.summary.invalid % 1000 == 0:
-                log.warning(
-                    "skipping %s[%d]@%d (%d invalid so far): %s",
-                    topic,
-                    partition,
-                    offset,
-                    self.summary.invalid,
-                    exc,
-                )
-            return
-        raised_at = int(time.time() * 1000)
-        outcome = part.engine.process(event, raised_at=raised_at)
-        if outcome.reading is None:
-            self.summary.ignored += 1
-            return
-        self.summary.readings += 1
-        part.dirty.add(event.patient_id)
-        for alert in outcome.alerts:
-            self._emit(part, alert)
-        if self._observer is not None:
-            self._observer.reading(topic, event, outcome.reading)
-        previous = part.watermark
-        if previous is None or event.event_time > previous:
-            part.watermark = event.event_time
-            if (
-                previous is None
-                or event.event_time // SILENCE_TICK_MS > previous // SILENCE_TICK_MS
-            ):
-                for alert in part.engine.check_silence(event.event_time, raised_at=raised_at):
-                    part.dirty.add(alert.patient_id)
-                    self._emit(part, alert)
-
-    def _emit(self, part: _Partition, alert: Alert) -> None:
-        topic = part.alerts_topic
-        key = self._alert_key(
-            {"patient_id": alert.patient_id}, SerializationContext(topic, MessageField.KEY)
-        )
-        value = self._alert_value(
-            alert_record(alert), SerializationContext(topic, MessageField.VALUE)
-        )
-        self._produce(topic, key, value)
-        self._pending_alerts.append((part.topic, alert))
-        if self._observer is not None:
-            self._observer.alert(part.topic, alert)
-
-    def _produce(
-        self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None
-    ) -> None:
-        kwargs: dict[str, Any] = {} if partition is None else {"partition": partition}
-        while True:
-            try:
-                self._producer.produce(topic, value=value, key=key, **kwargs)
-                return
-            except BufferError:
-                self._producer.poll(0.05)
-
-    # -- transactions -----------------------------------------------------------------------
-
-    def _commit(self, parts: Iterable[_Partition] | None = None) -> None:
-        """Write dirty states and offsets into the open transaction and commit it."""
-        if not self._in_transaction:
-            return
-        offsets = []
-        for part in self._partitions.values() if parts is None else parts:
-            for patient_id in part.dirty:
-                state = encode_state(part.engine.export_patient(patient_id))
-                self._produce(part.changelog_topic, patient_id.encode(), state, part.partition)
-            part.dirty.clear()
-            if part.next_offset is not None:
-                offsets.append(TopicPartition(part.topic, part.partition, part.next_offset))
-        try:
-            if offsets:
-                self._producer.send_offsets_to_transaction(
-                    offsets, self._consumer.consumer_group_metadata(), _KAFKA_TIMEOUT_S
-                )
-            self._producer.commit_transaction(_KAFKA_TIMEOUT_S)
-        except KafkaException as exc:
-            self._transaction_failed(exc)
-            return
-        self._in_transaction = False
-        self.summary.transactions += 1
-        self.summary.alerts += len(self._pending_alerts)
-        self.summary.alerts_by_kind.update(a.kind.value for _, a in self._pending_alerts)
-        self._pending_alerts.clear()
-
-    def _transaction_failed(self, exc: KafkaException) -> None:
-        error: KafkaError = exc.args[0]
-        if error.txn_requires_abort():
-            log.warning("aborting the transaction and rewinding: %s", error)
-            self._abort()
-            self._rewind()
-            return
-        raise MonitorError(
-            f"Kafka transaction failed: {error}",
-            hint="Another monitor with the same --instance-id may have taken over."
-            if error.fatal()
-            else None,
-        ) from exc
-
-    def _abort(self) -> None:
-        if not self._in_transaction:
-            return
-        try:
-            self._producer.abort_transaction(_KAFKA_TIMEOUT_S)
-        finally:
-            self._in_transaction = False
-            self.summary.aborted += 1
-            self._pending_alerts.clear()
-
-    def _rewind(self) -> None:
-        """Back to the last commit: states from the changelog, positions from the offsets."""
-        parts = list(self._partitions.values())
-        for part in parts:
-            part.engine = AlertEngine(self.options.policy)
-            part.next_offset = None
-            part.dirty.clear()
-        self._restore(parts)
-        if not parts:
-            return
-        committed = self._consumer.committed(
-            [TopicPartition(p.topic, p.partition) for p in parts], timeout=_KAFKA_TIMEOUT_S
-        )
-        for tp in committed:
-            offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
-            self._consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
-
-    # -- rebalancing ------------------------------------------------------------------------
-
-    def _on_assign(self, consumer: Consumer, assigned: list[TopicPartition]) -> None:
-        parts = []
-        for tp in assigned:
-            part = _Partition(
-                tp.topic,
-                tp.partition,
-                AlertEngine(self.options.policy),
-                alerts_topic_for(tp.topic),
-                changelog_topic_for(self.options.group, tp.topic),
-            )
-            self._partitions[(tp.topic, tp.partition)] = part
-            parts.append(part)
-        self._ensure_topics({tp.topic for tp in assigned})
-        if assigned:
-            # With read_committed this waits for offsets still pending in another member's
-            # transaction; once they are stable, so is the changelog written beside them.
-            consumer.committed(assigned, timeout=_KAFKA_TIMEOUT_S)
-        self._restore(parts)
-        log.info("assigned %s", ", ".join(f"{p.topic}[{p.partition}]" for p in parts) or "nothing")
-
-    def _on_revoke(self, consumer: Consumer, revoked: list[TopicPartition]) -> None:
-        self._commit()
-        for tp in revoked:
-            self._partitions.pop((tp.topic, tp.partition), None)
-        log.info("revoked %d partition(s)", len(revoked))
-
-    def _on_lost(self, consumer: Consumer, lost: list[TopicPartition]) -> None:
-        # The group moved on without us: our offsets would be refused, so drop the work.
-        self._abort()
-        for tp in lost:
-            self._partitions.pop((tp.topic, tp.partition), None)
-        log.warning("lost %d partition(s) to the group", len(lost))
-        self._rewind()
-
-    def _ensure_topics(self, inputs: set[str]) -> None:
-        """Create the alerts and changelog topics of new inputs, partitioned like them."""
-        wanted = []
-        for topic in sorted(inputs - self._known_topics):
-            metadata = self._consumer.list_topics(topic, timeout=_KAFKA_TIMEOUT_S)
-            count = len(metadata.topics[topic].partitions)
-            wanted.append(NewTopic(alerts_topic_for(topic), num_partitions=count))
-            wanted.append(
-                NewTopic(
-                    changelog_topic_for(self.options.group, topic),
-                    num_partitions=count,
-                    config={"cleanup.policy": "compact"},
-                )
-            )
-        if not wanted:
-            return
-        futures = self._admin.create_topics(wanted, request_timeout=_KAFKA_TIMEOUT_S)
-        for name, future in futures.items():
-            try:
-                future.result()
-            except KafkaException as exc:
-                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                    raise ServiceUnavailableError(
-                        "Kafka", f"cannot create topic {name}: {exc.args[0]}"
-                    ) from exc
-        self._known_topics |= inputs
-
-    def _watermarks(self, tp: TopicPartition) -> tuple[int, int]:
-        # A topic created a moment ago may not have a partition leader yet.
-        deadline = time.monotonic() + _KAFKA_TIMEOUT_S
-        while True:
-            try:
-                low, high = self._restorer.get_watermark_offsets(tp, timeout=_KAFKA_TIMEOUT_S)
-                return int(low), int(high)
-            except KafkaException as exc:
-                if time.monotonic() > deadline:
-                    raise ServiceUnavailableError(
-                        "Kafka", f"no offsets for {tp.topic}[{tp.partition}]: {exc}"
-                    ) from exc
-                time.sleep(0.2)
-
-    def _restore(self, parts: list[_Partition]) -> None:
-        """Read each partition's changelog to its end (committed records only)."""
-        ends: dict[tuple[str, int], int] = {}
-        for part in parts:
-            tp = TopicPartition(part.changelog_topic, part.partition)
-            low, high = self._watermarks(tp)
-            if high > low:
-                ends[(part.changelog_topic, part.partition)] = high
-        if not ends:
-            for part in parts:
-                part.restored()
-            return
-        by_key = {(p.changelog_topic, p.partition): p for p in parts}
-        self._restorer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in ends])
-        deadline = time.monotonic() + _RESTORE_TIMEOUT_S
-        restored = 0
-        try:
-            while ends:
-                if time.monotonic() > deadline:
-                    raise MonitorError(
-                        f"could not read the patient state of {len(ends)} partition(s) within "
-                        f"{_RESTORE_TIMEOUT_S:.0f} s",
-                        hint="Is a transaction still open? It is aborted after "
-                        f"{TRANSACTION_TIMEOUT_MS / 1000:.0f} s.",
-                    )
-                for message in self._restorer.consume(1000, timeout=0.2):
-                    topic, partition, offset = _coordinates(message)
-                    key = (topic, partition)
-                    error = message.error()
-                    if error is not None:
-                        if error.code() == KafkaError._PARTITION_EOF:
-                            ends.pop(key, None)
-                            continue
-                        raise MonitorError(f"reading patient state: {error}")
-                    part = by_key[key]
-                    payload = message.value()
-                    patient = (message.key() or b"").decode()
-                    if payload is None:
-                        part.engine.forget_patient(patient)
-                    else:
-                        part.engine.restore_patient(decode_state(payload))
-                        restored += 1
-                    if offset + 1 >= ends.get(key, 0):
-                        ends.pop(key, None)
-        finally:
-            self._restorer.unassign()
-        for part in parts:
-            part.restored()
-        log.info("restored %d patient state record(s)", restored)
+        return str(text)
 
     # -- shutdown ---------------------------------------------------------------------------
 
@@ -577,14 +562,10 @@ class StreamMonitor:
             return
         self._closed = True
         try:
-            self._abort()
-        except KafkaException as exc:
-            log.warning("abort on close: %s", exc)
-        try:
+            self._output.close()
             self._consumer.close()
         finally:
-            self._restorer.close()
-            self._producer.flush(_KAFKA_TIMEOUT_S)
+            self._store.close()
             self._registry.close()
 
     def __enter__(self) -> StreamMonitor:
@@ -592,14 +573,6 @@ class StreamMonitor:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
-
-
-def _coordinates(message: Message) -> tuple[str, int, int]:
-    """Topic, partition and offset of a consumed message (never None for those)."""
-    topic, partition, offset = message.topic(), message.partition(), message.offset()
-    if topic is None or partition is None or offset is None:
-        raise MonitorError("Kafka returned a message without topic, partition or offset")
-    return topic, partition, offset
 
 
 def partitions_of(monitor: StreamMonitor) -> Mapping[tuple[str, int], AlertEngine]:
