@@ -11,8 +11,9 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
@@ -325,3 +326,88 @@ def hanging_partitions(config: MedricalConfig, topic: str) -> list[int]:
         )
         if stable < end
     ]
+
+
+MEDRICAL = Path(sys.executable).with_name("medrical")
+
+
+def produce(config: MedricalConfig, topics: Iterable[str], records: list[dict[str, Any]]) -> None:
+    """Send `records` to each of `topics`, every one delivered."""
+    from medrical.producing import BiometricsProducer
+
+    for topic in topics:
+        with BiometricsProducer(config, topic) as producer:
+            for record in records:
+                producer.send(record)
+        assert producer.stats.delivered == len(records)
+
+
+def cli_env(config: MedricalConfig) -> dict[str, str]:
+    """The environment of a `medrical` child pointed at the test stack, as a user would."""
+    stack = config.stack
+    settings = {
+        "HOME": str(stack.home),
+        "KAFKA_PORT": str(stack.kafka_port),
+        "CONTROLLER_PORT": str(stack.controller_port),
+        "REGISTRY_PORT": str(stack.registry_port),
+        "REGISTRY_MANAGEMENT_PORT": str(stack.registry_management_port),
+        "CONNECT_PORT": str(stack.connect_port),
+        "POSTGRES_PORT": str(stack.postgres_port),
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDRICAL_STACK__")}
+    env.update({f"MEDRICAL_STACK__{name}": value for name, value in settings.items()})
+    return env
+
+
+def _monitor_command(topic: str, group: str, *options: str) -> list[str]:
+    command = [str(MEDRICAL), "monitor", "--no-connector", "--topics", f"^{topic}$"]
+    return [*command, "--group", group, *options]
+
+
+def monitor_process(
+    config: MedricalConfig, topic: str, group: str, instance: str, *options: str
+) -> subprocess.Popen[bytes]:
+    """`medrical monitor` over one topic as a child process (stdout and stderr piped)."""
+    return subprocess.Popen(
+        _monitor_command(topic, group, "--instance-id", instance, *options),
+        env=cli_env(config),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+@contextmanager
+def monitor_logging_to(
+    config: MedricalConfig, topic: str, group: str, log: Path, *options: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`medrical monitor` over one topic, its output in `log` (a long run never fills a pipe);
+    stopped by SIGTERM (SIGKILL if it lingers) on the way out unless it has ended."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            _monitor_command(topic, group, *options),
+            env=cli_env(config),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> tuple[int, str]:
+    """SIGTERM a child (SIGKILL if it lingers); its exit code and output."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        out, _ = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, _ = process.communicate()
+    return process.returncode, out.decode()

@@ -3,13 +3,12 @@ a kill -9 and a restart."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,6 @@ from medrical.config import MedricalConfig
 from medrical.monitor import AlertEngine, VitalsEvent
 from medrical.monitor.records import alerts_topic_for
 from medrical.monitor.stream import MonitorOptions, StreamMonitor, partitions_of
-from medrical.producing import BiometricsProducer
 from medrical.producing.run import StopFlag
 from medrical.sink import ConnectClient
 from medrical.sink.alerts import alerts_sink_config
@@ -29,9 +27,12 @@ from medrical.stack.layout import StackLayout
 from tests.integration.helpers import (
     START_MS,
     caught_up,
+    monitor_process,
     monitor_until_caught_up,
+    produce,
     progress,
     read_alerts,
+    stop_process,
     table_row_count,
     unique_topic,
     wait_for,
@@ -43,14 +44,6 @@ pytestmark = pytest.mark.integration
 
 HOUR_MS = 3_600_000
 MEDRICAL = Path(sys.executable).with_name("medrical")
-
-
-def produce(config: MedricalConfig, topics: Iterable[str], records: list[dict[str, Any]]) -> None:
-    for topic in topics:
-        with BiometricsProducer(config, topic) as producer:
-            for record in records:
-                producer.send(record)
-        assert producer.stats.delivered == len(records)
 
 
 def start_sink(config: MedricalConfig, alerts_topics: list[str]) -> str:
@@ -114,43 +107,6 @@ def test_sepsis_escalates_to_medium_then_high_and_alerts_reach_postgres(
     assert sorted(stored_alert_ids(live_config, alerts_topic)) == sorted(
         a["alert_id"] for a in alerts
     )
-
-
-def monitor_process(
-    config: MedricalConfig, topic: str, group: str, instance: str
-) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": str(config.kafka.bootstrap_servers),
-        "SCHEMA_REGISTRY_URL": str(config.registry.url),
-    }
-    return subprocess.Popen(
-        [
-            str(MEDRICAL),
-            "monitor",
-            "--no-connector",
-            "--topics",
-            f"^{topic}$",
-            "--group",
-            group,
-            "--instance-id",
-            instance,
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> tuple[int, str]:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        out, _ = process.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        out, _ = process.communicate()
-    return process.returncode, out.decode()
 
 
 def test_kill_9_and_restart_give_the_same_alerts_as_an_uninterrupted_run(
