@@ -1,13 +1,19 @@
 """Alert latency of `medrical monitor` on a live stack, and its decode and scoring throughput.
 
-Two measurements:
+Three measurements, in one run:
 
-1. Throughput, in-process, no server: the alert engine scoring ready-made events (scoring
+1. Throughput, in-process, no server: the alert engine scoring ready-made readings (scoring
    alone), against the monitor's path from Confluent-framed Avro bytes (cached fastavro reader
-   -> VitalsEvent -> engine), and the decoders alone (the cached reader against
-   confluent-kafka's AvroDeserializer, over an in-memory registry).
+   -> checked reading -> engine), and the decoders alone (the cached reader against
+   confluent-kafka's AvroDeserializer, over an in-memory registry). The cached reader alone
+   is the baseline the monitor's drain rate is held against.
 
-2. Latency, live: `medrical monitor` runs as its own process against the stack the
+2. Backlog drain, live: `--backlog` readings of a mixed ward are produced first, then one
+   `medrical monitor` process, and then two in one group, work through them; each drain rate
+   counts from the first committed offset to the last (decode, carry-forward, scoring,
+   alerts, state and transactions all included).
+
+3. Latency, live: `medrical monitor` runs as its own process against the stack the
    environment configures (the usual MEDRICAL_* / KAFKA_BOOTSTRAP_SERVERS variables or the
    configuration file), while this process sends `--patients` patients' readings, one per
    patient per `--interval` seconds, stamped with the wall clock as event time. From a
@@ -15,12 +21,12 @@ Two measurements:
    escalation and red-score alerts keep arriving through the run. For every alert:
    event time -> alert produced (the alert record's Kafka timestamp, set when the monitor
    produced it), and event time -> alert visible to a read_committed consumer (which adds
-   the wait for the transaction's commit).
+   the wait for the transaction's commit). The group's lag is sampled every 5 s.
 
-Run against the running local stack:
+Run against the running local stack (the hospital-scale figures of docs/monitor.md):
 
-    .venv/bin/python benchmarks/bench_monitor_latency.py [--patients 1000] [--interval 1]
-        [--duration 240] [--json]
+    .venv/bin/python benchmarks/bench_monitor_latency.py --patients 10000 --duration 300
+        [--backlog 300000] [--json]
 """
 
 from __future__ import annotations
@@ -42,8 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -52,7 +57,8 @@ from fastavro import schemaless_writer
 from medrical import schemas
 from medrical.config import MedricalConfig, load_config
 from medrical.kafka_clients import client_conf
-from medrical.monitor import AlertEngine, VitalsEvent
+from medrical.monitor import AlertEngine
+from medrical.monitor.events import reading_fields
 from medrical.monitor.records import alerts_topic_for
 from medrical.producing import BiometricsProducer
 from medrical.schemas.registry import registry_client
@@ -82,20 +88,20 @@ def throughput(events: int, patients: int) -> dict[str, float]:
         body.write(header)
         schemaless_writer(body, parsed, record)
         payloads.append(body.getvalue())
-    prebuilt = [VitalsEvent.from_mapping(record) for record in records]
+    prebuilt = [reading_fields(record) for record in records]
 
     engine = AlertEngine()
     started = time.perf_counter()
-    for event in prebuilt:
-        engine.process(event, raised_at=event.event_time)
+    for fields in prebuilt:
+        engine.process_fields(fields, raised_at=fields[1])
     scoring = _rate(len(prebuilt), time.perf_counter() - started)
 
     engine = AlertEngine()
     decoder = CachedAvroDecoder(lambda _: text)
     started = time.perf_counter()
     for payload in payloads:
-        event = VitalsEvent.from_mapping(decoder.decode(payload))
-        engine.process(event, raised_at=event.event_time)
+        fields = reading_fields(decoder.decode(payload))
+        engine.process_fields(fields, raised_at=fields[1])
     decode_and_score = _rate(len(payloads), time.perf_counter() - started)
 
     started = time.perf_counter()
@@ -216,30 +222,109 @@ def _lag(config: MedricalConfig, group: str, topic: str, partitions: int) -> int
     return sum(end - max(tp.offset, 0) for tp, end in zip(committed, ends, strict=True))
 
 
+class LagSampler(threading.Thread):
+    """The group's lag every `every_s` seconds, off the sending loop."""
+
+    def __init__(
+        self, config: MedricalConfig, group: str, topic: str, partitions: int, every_s: float
+    ) -> None:
+        super().__init__(daemon=True)
+        self._args = (config, group, topic, partitions)
+        self._every_s = every_s
+        self.samples: list[tuple[float, int]] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        started = time.time()
+        while not self.stop.wait(self._every_s):
+            try:
+                self.samples.append((time.time() - started, _lag(*self._args)))
+            except Exception as exc:  # a sample missed is reported, not fatal
+                print(f"lag sample failed: {exc}", file=sys.stderr)
+
+
+def _monitor(topic: str, group: str, instance: str) -> subprocess.Popen[bytes]:
+    command = [str(MEDRICAL), "-q", "monitor", "--no-connector", "--topics", f"^{topic}$"]
+    return subprocess.Popen(
+        [*command, "--group", group, "--instance-id", instance],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _stop(monitor: subprocess.Popen[bytes]) -> str:
+    if monitor.poll() is None:
+        monitor.send_signal(signal.SIGTERM)
+    out, _ = monitor.communicate(timeout=60)
+    return out.decode().strip().splitlines()[-1] if out else ""
+
+
+def _create(admin: AdminClient, topic: str, partitions: int) -> None:
+    for future in admin.create_topics([NewTopic(topic, num_partitions=partitions)]).values():
+        future.result()
+
+
+def _delete(admin: AdminClient, topics: list[str]) -> None:
+    for future in admin.delete_topics(topics).values():
+        try:
+            future.result()
+        except Exception as exc:  # best-effort clean-up of the benchmark's own topics
+            print(f"could not delete a benchmark topic: {exc}", file=sys.stderr)
+
+
+def drain(config: MedricalConfig, backlog: int, partitions: int) -> dict[str, Any]:
+    """Backlog drain rate of one monitor process, then of two in one group."""
+    name = f"bench_drain_{uuid.uuid4().hex[:8]}"
+    topic = f"biometrics_{name}"
+    admin = AdminClient(client_conf(config))
+    _create(admin, topic, partitions)
+    ward = ["--patients", "1000", "--scenario", "mix", "--seed", "7", "--interval", "60"]
+    start = ["--start", "2026-01-01T00:00:00Z", "--speed", "max", "--count", str(backlog)]
+    subprocess.run(
+        [str(MEDRICAL), "-q", "produce", "--topic", topic, *ward, *start],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    result: dict[str, Any] = {"readings": backlog}
+    try:
+        for processes in (1, 2):
+            group = f"bench-{processes}-{name}"
+            monitors = [_monitor(topic, group, f"{group}-{i}") for i in range(processes)]
+            launched = time.time()
+            first: tuple[float, int] | None = None
+            while True:
+                done = backlog - _lag(config, group, topic, partitions)
+                now = time.time()
+                if first is None and done > 0:
+                    first = (now, done)
+                if done >= backlog or now - launched > 900:
+                    break
+                time.sleep(0.2)
+            summaries = [_stop(m) for m in monitors]
+            if first is None or done < backlog:
+                raise SystemExit(f"the monitor did not drain the backlog: {summaries}")
+            seconds = now - first[0]
+            result[f"processes_{processes}"] = {
+                "readings_per_s": (backlog - first[1]) / seconds if seconds > 0 else None,
+                "seconds_from_launch": now - launched,
+                "summaries": summaries,
+            }
+    finally:
+        _delete(admin, [topic, alerts_topic_for(topic)])
+    return result
+
+
 def latency(
     config: MedricalConfig, patients: int, interval_s: float, duration_s: float, partitions: int
 ) -> dict[str, Any]:
     name = f"bench_{uuid.uuid4().hex[:8]}"
     topic = f"biometrics_{name}"
     admin = AdminClient(client_conf(config))
-    for future in admin.create_topics([NewTopic(topic, num_partitions=partitions)]).values():
-        future.result()
+    _create(admin, topic, partitions)
     group = f"bench-{name}"
-    monitor = subprocess.Popen(
-        [
-            str(MEDRICAL),
-            "-q",
-            "monitor",
-            "--no-connector",
-            "--topics",
-            f"^{topic}$",
-            "--group",
-            group,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    monitor = _monitor(topic, group, group)
     collector = AlertCollector(config, alerts_topic_for(topic))
+    sampler = LagSampler(config, group, topic, partitions, every_s=5.0)
     # Send each reading within milliseconds: its event time is the send time.
     overrides: dict[str, Any] = {"linger.ms": 5}
     producer = BiometricsProducer(config, topic, **overrides)
@@ -252,6 +337,7 @@ def latency(
         ]
         started = time.time()
         collector.start()
+        sampler.start()
         cpu_before: float | None = None
         sent = 0
         slot = 0
@@ -278,20 +364,18 @@ def latency(
         assert cpu_before is not None
         monitor_cpu = (_cpu_seconds(monitor.pid) - cpu_before) / (time.time() - wall_before)
         achieved = (sent - sent_before) / (time.time() - wall_before)
+        sampler.stop.set()
+        sampler.join(timeout=30)
         time.sleep(3.0)
         lag = _lag(config, group, topic, partitions)
     finally:
         producer.close()
-        if monitor.poll() is None:
-            monitor.send_signal(signal.SIGTERM)
-        out, _ = monitor.communicate(timeout=60)
+        summary = _stop(monitor)
         collector.stop.set()
         collector.join(timeout=30)
-        for future in admin.delete_topics([topic, alerts_topic_for(topic)]).values():
-            try:
-                future.result()
-            except Exception as exc:  # best-effort clean-up of the benchmark's own topics
-                print(f"could not delete a benchmark topic: {exc}", file=sys.stderr)
+        _delete(admin, [topic, alerts_topic_for(topic)])
+    lags = [lag for _, lag in sampler.samples]
+    half = len(lags) // 2
     return {
         "patients": patients,
         "interval_s": interval_s,
@@ -300,9 +384,13 @@ def latency(
         "readings_sent": sent,
         "monitor_cpu_cores": monitor_cpu,
         "lag_at_end": lag,
+        "lag_max": max(lags, default=None),
+        "lag_max_first_half": max(lags[:half], default=None),
+        "lag_max_second_half": max(lags[half:], default=None),
+        "lag_samples": sampler.samples,
         "event_to_alert_produced": _percentiles(collector.produced_ms),
         "event_to_alert_visible_read_committed": _percentiles(collector.visible_ms),
-        "monitor_summary": out.decode().strip().splitlines()[-1] if out else "",
+        "monitor_summary": summary,
         "cpus": os.cpu_count(),
     }
 
@@ -311,16 +399,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=1000)
     parser.add_argument("--interval", type=float, default=1.0, help="s between readings")
-    parser.add_argument("--duration", type=float, default=240.0, help="s of live load")
+    parser.add_argument("--duration", type=float, default=300.0, help="s of live load")
+    parser.add_argument("--backlog", type=int, default=300_000, help="readings to drain")
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--events", type=int, default=200_000, help="for the throughput part")
     parser.add_argument("--skip-live", action="store_true")
+    parser.add_argument("--skip-drain", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.duration < 120:
         parser.error("--duration must be at least 120 s (alerts need 60 s of confirmation)")
 
     result: dict[str, Any] = {"throughput": throughput(args.events, 1000)}
+    if not args.skip_drain:
+        result["drain"] = drain(load_config(), args.backlog, args.partitions)
     if not args.skip_live:
         result["latency"] = latency(
             load_config(), args.patients, args.interval, args.duration, args.partitions
@@ -336,14 +428,23 @@ def main() -> None:
     print(f"  cached fastavro reader alone:     {t['cached_decoder_per_s']:>9,.0f} /s")
     print(f"  AvroDeserializer alone:           {t['avro_deserializer_per_s']:>9,.0f} /s  "
           f"(cached reader {t['cached_over_deserializer']:.1f}x faster)")  # fmt: skip
+    if "drain" in result:
+        d = result["drain"]
+        baseline = t["cached_decoder_per_s"]
+        print(f"Backlog drain, {d['readings']:,} readings, whole monitor processes:")
+        for processes in (1, 2):
+            rate = d[f"processes_{processes}"]["readings_per_s"]
+            print(f"  {processes} process(es): {rate:>9,.0f} readings/s  "
+                  f"({rate / baseline:.2f} of the cached reader alone)")  # fmt: skip
     if "latency" in result:
         lat = result["latency"]
         print(
             f"Latency, {lat['patients']} patients x 1 reading / {lat['interval_s']:g} s "
             f"(offered {lat['offered_readings_per_s']:,.0f}/s, achieved "
             f"{lat['achieved_readings_per_s']:,.0f}/s; monitor used "
-            f"{lat['monitor_cpu_cores']:.2f} of {lat['cpus']} cores; lag at end "
-            f"{lat['lag_at_end']}):"
+            f"{lat['monitor_cpu_cores']:.2f} of {lat['cpus']} cores; lag max "
+            f"{lat['lag_max']} (first half {lat['lag_max_first_half']}, second half "
+            f"{lat['lag_max_second_half']}), at end {lat['lag_at_end']}):"
         )
         for label, key in (
             ("event time -> alert produced", "event_to_alert_produced"),
