@@ -101,6 +101,15 @@ def alert_multiset(config: MedricalConfig, topic: str) -> Counter[tuple[Any, ...
     )
 
 
+def wait_for_a_fifth(config: MedricalConfig, group: str, topic: str) -> None:
+    wait_for(
+        lambda: True if progress(config, group, topic)[0] >= READINGS // 5 else None,
+        timeout_s=120,
+        interval_s=0.2,
+        what="the monitor to work through a fifth of the backlog",
+    )
+
+
 @pytest.fixture(scope="module")
 def reference(live_config: MedricalConfig, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The ward's alerts from an undisturbed monitor: the multiset every fault run must give."""
@@ -123,12 +132,7 @@ def test_the_monitor_rides_out_a_broker_kill_mid_backlog_with_the_same_alerts(
     group = f"it-ride-{uuid.uuid4().hex[:8]}"
     log = tmp_path / "monitor.log"
     with monitor_logging_to(live_config, topic, group, log) as monitor:
-        wait_for(
-            lambda: True if progress(live_config, group, topic)[0] >= READINGS // 5 else None,
-            timeout_s=120,
-            interval_s=0.2,
-            what="the monitor to work through a fifth of the backlog",
-        )
+        wait_for_a_fifth(live_config, group, topic)
         kill_service(live_config, "kafka")
         time.sleep(3)  # the outage itself
         restart_stack(live_config)
@@ -150,12 +154,7 @@ def test_a_monitor_that_gives_up_on_kafka_exits_69_and_its_restart_gives_the_sam
     with monitor_logging_to(
         live_config, topic, group, log, "--kafka-outage-timeout", "3"
     ) as monitor:
-        wait_for(
-            lambda: True if progress(live_config, group, topic)[0] >= READINGS // 5 else None,
-            timeout_s=120,
-            interval_s=0.2,
-            what="the monitor to work through a fifth of the backlog",
-        )
+        wait_for_a_fifth(live_config, group, topic)
         kill_service(live_config, "kafka")
         code = monitor.wait(timeout=120)
     restart_stack(live_config)

@@ -30,7 +30,7 @@ from medrical.producing import BiometricsProducer
 from medrical.producing.topics import delete_topic, ensure_topic
 from medrical.schemas.registry import avro_encoder, avro_serializer, registry_client
 from medrical.simulation import Simulator
-from tests.integration.helpers import START_MS, unique_topic, wait_for
+from tests.integration.helpers import START_MS, cli_env, unique_topic, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -151,30 +151,13 @@ def test_every_sent_reading_is_stored_once_and_reads_back(live_config: MedricalC
 WARD_FLAGS = ("--patients", "20", "--scenario", "mix", "--start", "2026-01-01T00:00:00Z")
 
 
-def command_env(config: MedricalConfig) -> dict[str, str]:
-    """The environment of a `medrical` child pointed at the test stack, as a user would."""
-    stack = config.stack
-    settings = {
-        "HOME": str(stack.home),
-        "KAFKA_PORT": str(stack.kafka_port),
-        "CONTROLLER_PORT": str(stack.controller_port),
-        "REGISTRY_PORT": str(stack.registry_port),
-        "REGISTRY_MANAGEMENT_PORT": str(stack.registry_management_port),
-        "CONNECT_PORT": str(stack.connect_port),
-        "POSTGRES_PORT": str(stack.postgres_port),
-    }
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDRICAL_STACK__")}
-    env.update({f"MEDRICAL_STACK__{name}": value for name, value in settings.items()})
-    return env
-
-
 class Produce:
     """`medrical produce ...` as a child process, its stderr collected as it comes."""
 
     def __init__(self, config: MedricalConfig, *args: str) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "medrical", "produce", *args],
-            env=command_env(config),
+            env=cli_env(config),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
