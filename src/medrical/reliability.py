@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+import uuid
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -161,11 +162,17 @@ class SteadyLoad:
 @dataclass(frozen=True)
 class StoredCounts:
     rows: int
-    distinct: int  # distinct (patient_id, event_time): a reading stored twice counts once
+    distinct: int  # distinct keys: a record stored twice counts once
 
 
-def stored_counts(config: MedricalConfig, table: str) -> StoredCounts:
-    """Rows of a biometrics table and its distinct readings; (0, 0) before it exists."""
+READING_KEY = ("patient_id", "event_time")
+
+
+def stored_counts(
+    config: MedricalConfig, table: str, key: Sequence[str] = READING_KEY
+) -> StoredCounts:
+    """Rows of a table and its distinct keys (a reading's by default, e.g. ("alert_id",) for
+    an alerts table); (0, 0) before the table exists."""
     import psycopg
     from psycopg import sql
 
@@ -173,8 +180,59 @@ def stored_counts(config: MedricalConfig, table: str) -> StoredCounts:
         exists = conn.execute("SELECT to_regclass(%s)", (f'public."{table}"',)).fetchone()
         if exists is None or exists[0] is None:
             return StoredCounts(0, 0)
-        query = sql.SQL("SELECT count(*), count(DISTINCT (patient_id, event_time)) FROM {}").format(
-            sql.Identifier(table)
+        query = sql.SQL("SELECT count(*), count(DISTINCT ({})) FROM {}").format(
+            sql.SQL(", ").join(sql.Identifier(column) for column in key), sql.Identifier(table)
         )
         row = conn.execute(query).fetchone()
     return StoredCounts(int(row[0]), int(row[1])) if row else StoredCounts(0, 0)
+
+
+def committed_records(
+    config: MedricalConfig, topic: str, *, timeout_s: float = 60.0
+) -> list[dict[str, Any]]:
+    """Every committed record of an Avro topic (read_committed), decoded, partition by
+    partition in offset order: what a transactional writer such as the monitor made visible,
+    each repeat included."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    from medrical.errors import ServiceUnavailableError
+    from medrical.kafka_clients import client_conf
+    from medrical.schemas.registry import registry_client
+    from medrical.schemas.wire import CachedAvroDecoder
+
+    consumer = Consumer(
+        client_conf(
+            config,
+            **{
+                "group.id": f"medrical-reader-{uuid.uuid4().hex[:8]}",
+                "isolation.level": "read_committed",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+            },
+        )
+    )
+    registry = registry_client(config)
+    decoder = CachedAvroDecoder(lambda i: str(registry.get_schema(i).schema_str))
+    records: list[dict[str, Any]] = []
+    try:
+        partitions = list(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        pending = set(partitions)
+        deadline = time.monotonic() + timeout_s
+        while pending and time.monotonic() < deadline:
+            for message in consumer.consume(500, timeout=0.5):
+                error = message.error()
+                if error is None:
+                    records.append(dict(decoder.decode(message.value() or b"")))
+                elif error.code() == KafkaError._PARTITION_EOF:
+                    pending.discard(message.partition())
+                else:
+                    raise ServiceUnavailableError("Kafka", f"reading {topic}: {error}")
+        if pending:
+            raise ServiceUnavailableError(
+                "Kafka", f"could not read {topic} to its end within {timeout_s:.0f} s"
+            )
+    finally:
+        consumer.close()
+        registry.close()
+    return records

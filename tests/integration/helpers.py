@@ -18,10 +18,8 @@ from typing import Any, TypeVar
 
 import psycopg
 from confluent_kafka import (
-    OFFSET_BEGINNING,
     Consumer,
     ConsumerGroupTopicPartitions,
-    KafkaError,
     TopicPartition,
 )
 from confluent_kafka.admin import AdminClient
@@ -35,8 +33,7 @@ from medrical.config import (
 from medrical.kafka_clients import client_conf
 from medrical.monitor.stream import MonitorOptions, StreamMonitor
 from medrical.producing.run import StopFlag
-from medrical.schemas.registry import registry_client
-from medrical.schemas.wire import CachedAvroDecoder
+from medrical.reliability import committed_records
 from medrical.simulation import Simulator
 
 T = TypeVar("T")
@@ -143,39 +140,7 @@ def ward(
 
 def read_alerts(config: MedricalConfig, topic: str) -> list[dict[str, Any]]:
     """Every committed alert on `topic`, as a read_committed consumer sees them."""
-    consumer = Consumer(
-        client_conf(
-            config,
-            **{
-                "group.id": f"it-reader-{uuid.uuid4().hex[:8]}",
-                "isolation.level": "read_committed",
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-            },
-        )
-    )
-    registry = registry_client(config)
-    decoder = CachedAvroDecoder(lambda i: str(registry.get_schema(i).schema_str))
-    alerts = []
-    try:
-        metadata = consumer.list_topics(topic, timeout=10)
-        partitions = list(metadata.topics[topic].partitions)
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        pending = set(partitions)
-        deadline = time.monotonic() + 30
-        while pending and time.monotonic() < deadline:
-            for message in consumer.consume(500, timeout=0.5):
-                error = message.error()
-                if error is not None:
-                    assert error.code() == KafkaError._PARTITION_EOF, error
-                    pending.discard(message.partition())
-                    continue
-                alerts.append(decoder.decode(message.value() or b""))
-        assert not pending, f"could not read {topic} to its end"
-    finally:
-        consumer.close()
-        registry.close()
-    return alerts
+    return committed_records(config, topic, timeout_s=30)
 
 
 def progress(config: MedricalConfig, group: str, topic: str) -> tuple[int, int]:
@@ -275,23 +240,15 @@ def running_dashboard(env: dict[str, str], *args: str) -> Iterator[str]:
 
 def kill_service(config: MedricalConfig, service: str) -> int:
     """SIGKILL one service of the local stack, by the PID in its PID file; returns the PID."""
-    from medrical.stack import process
-    from medrical.stack.layout import StackLayout
+    from medrical.stack.chaos import Action, Chaos, ChaosEvent
+    from medrical.stack.manager import LocalStack
 
-    tracked = process.running(StackLayout.of(config.stack).pid_file(service))
-    assert tracked is not None, f"{service} is not running"
-    os.kill(tracked.pid, signal.SIGKILL)
-    wait_for(
-        lambda: (
-            True
-            if process.running(StackLayout.of(config.stack).pid_file(service)) is None
-            else None
-        ),
-        timeout_s=30,
-        interval_s=0.1,
-        what=f"{service} (PID {tracked.pid}) to end",
-    )
-    return tracked.pid
+    events: list[ChaosEvent] = []
+    _, done = Chaos(LocalStack(config.stack), report=events.append).act(Action.KILL, service)
+    assert done, f"{service} is not running"
+    pid = events[0].pid
+    assert pid is not None
+    return pid
 
 
 def restart_stack(config: MedricalConfig) -> None:
