@@ -1,8 +1,9 @@
 """Broker failover under a steady load: how long producing stalls when a broker is killed,
 and whether every reading is still stored exactly once.
 
-Against a running three-broker local stack (`medrical stack up --brokers 3`, the stack the
-environment configures), this sends simulated readings at a steady `--rate` to a topic of its
+Against a running local stack (the stack the environment configures; three brokers with
+`medrical stack up --brokers 3`, or the default one, where every kill stops the pipeline until
+the broker is back), this sends simulated readings at a steady `--rate` to a topic of its
 own, stored by a JDBC sink connector of its own, and after an undisturbed `--baseline`
 kills each broker in turn with SIGKILL (`medrical chaos kill kafka-N --back-after ...`),
 `--gap` seconds apart. For each kill it reports the stall (the longest delivery latency,
@@ -25,12 +26,9 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
-
 from medrical.config import MedricalConfig, load_config
-from medrical.kafka_clients import client_conf
 from medrical.producing.topics import ensure_topic
-from medrical.reliability import SteadyLoad, stored_counts
+from medrical.reliability import Outcome, SteadyLoad, describe_outcome, stored_counts
 from medrical.simulation import Reading, Simulator
 from medrical.sink import ConnectClient
 from medrical.sink.deploy import connector_config, deploy_connector, remove_connector
@@ -42,19 +40,6 @@ from medrical.stack.manager import LocalStack
 def say(line: str) -> None:
     """Progress to stderr: stdout holds the figures (or the JSON)."""
     print(line, file=sys.stderr, flush=True)
-
-
-def topic_messages(config: MedricalConfig, topic: str) -> int:
-    """Messages in the topic (sum of its partitions' end offsets): duplicates would show."""
-    consumer = Consumer(client_conf(config, **{"group.id": f"bench-{uuid.uuid4().hex[:8]}"}))
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return sum(
-            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in partitions
-        )
-    finally:
-        consumer.close()
 
 
 class MemoryPeak(threading.Thread):
@@ -94,8 +79,6 @@ def wait_stored(config: MedricalConfig, table: str, count: int, timeout_s: float
 def run(args: argparse.Namespace) -> dict[str, Any]:
     config = load_config()
     stack = LocalStack(config.stack)
-    if stack.brokers != 3:
-        sys.exit("bench_failover needs a three-broker stack: `medrical stack up --brokers 3`.")
     name = uuid.uuid4().hex[:8]
     topic = f"biometrics_failover_{name}"
     connector = f"bench-failover-{name}"
@@ -148,27 +131,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             kill["recovered_after_s"] = max(0.0, last_ack - kill["killed_at"])
             kill["at_s"] = round(kill.pop("killed_at") - timeline.started, 1)
         catch_up_s = wait_stored(config, topic, summary.delivered, args.store_timeout)
-        stored = stored_counts(config, topic)
-        in_topic = topic_messages(config, topic)
+        outcome = Outcome.of(config, topic, summary)
     finally:
         memory.halt.set()
         with ConnectClient(config.connect) as client:
             remove_connector(client, connector)
     return {
+        "brokers": stack.brokers,
         "rate_per_s": args.rate,
         "baseline_s": args.baseline,
         "baseline_max_latency_s": baseline_max,
         "producer_options": overrides,
         "kills": kills,
-        "sent": summary.sent,
-        "acknowledged": summary.delivered,
-        "failed": summary.failed,
-        "in_topic": in_topic,
-        "stored_rows": stored.rows,
-        "stored_distinct": stored.distinct,
-        "lost": summary.delivered - stored.distinct,
-        "duplicated_rows": stored.rows - stored.distinct,
-        "duplicated_in_topic": in_topic - summary.delivered,
+        **outcome.as_dict(),
         "sink_caught_up_after_load_s": catch_up_s,
         "peak_resident_mib": memory.peak_mib,
         "latency_profile": [
@@ -199,8 +174,9 @@ def main() -> None:
         return
     base = result["baseline_max_latency_s"]
     print(
-        f"Steady {result['rate_per_s']:,.0f} readings/s on three brokers; undisturbed "
-        f"{result['baseline_s']:.0f} s first: max delivery latency {base:.3f} s (baseline)"
+        f"Steady {result['rate_per_s']:,.0f} readings/s on {result['brokers']} broker(s); "
+        f"undisturbed {result['baseline_s']:.0f} s first: max delivery latency {base:.3f} s "
+        "(baseline)"
         + (f"; producer options {result['producer_options']}" if result["producer_options"] else "")
     )
     for kill in result["kills"]:
@@ -210,13 +186,7 @@ def main() -> None:
             f"delayed readings all acknowledged {kill['recovered_after_s']:.2f} s after the "
             f"kill; broker back and healthy {kill['healthy_after_s']:.1f} s after it"
         )
-    print(
-        f"  sent {result['sent']:,}, acknowledged {result['acknowledged']:,}, failed "
-        f"{result['failed']}, in the topic {result['in_topic']:,}, stored "
-        f"{result['stored_rows']:,} rows ({result['stored_distinct']:,} distinct): lost "
-        f"{result['lost']}, duplicated {result['duplicated_rows']} rows / "
-        f"{result['duplicated_in_topic']} messages"
-    )
+    print(f"  {describe_outcome(result)}")
     by_service = ", ".join(
         f"{name} {mib:.0f}" for name, mib in result["peak_resident_by_service_mib"].items()
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -236,3 +236,70 @@ def committed_records(
         consumer.close()
         registry.close()
     return records
+
+
+def messages_in_topic(config: MedricalConfig, topic: str) -> int:
+    """Messages in a topic (the sum of its partitions' end offsets): a repeat would show."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from medrical.kafka_clients import client_conf
+
+    consumer = Consumer(
+        client_conf(config, **{"group.id": f"medrical-reader-{uuid.uuid4().hex[:8]}"})
+    )
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return sum(
+            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in partitions
+        )
+    finally:
+        consumer.close()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a stream under faults ended with: sent, acknowledged, in the topic, stored."""
+
+    sent: int
+    acknowledged: int
+    failed: int
+    in_topic: int
+    stored: StoredCounts
+
+    @classmethod
+    def of(cls, config: MedricalConfig, topic: str, summary: RunSummary) -> Outcome:
+        return cls(
+            summary.sent,
+            summary.delivered,
+            summary.failed,
+            messages_in_topic(config, topic),
+            stored_counts(config, topic),
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "sent": self.sent,
+            "acknowledged": self.acknowledged,
+            "failed": self.failed,
+            "in_topic": self.in_topic,
+            "stored_rows": self.stored.rows,
+            "stored_distinct": self.stored.distinct,
+            "lost": self.acknowledged - self.stored.distinct,
+            "duplicated_rows": self.stored.rows - self.stored.distinct,
+            "duplicated_in_topic": self.in_topic - self.acknowledged,
+        }
+
+    def describe(self) -> str:
+        return describe_outcome(self.as_dict())
+
+
+def describe_outcome(figures: Mapping[str, int]) -> str:
+    """One line of an `Outcome.as_dict()` (as a benchmark's JSON holds it)."""
+    d = figures
+    return (
+        f"sent {d['sent']:,}, acknowledged {d['acknowledged']:,}, failed {d['failed']}, "
+        f"in the topic {d['in_topic']:,}, stored {d['stored_rows']:,} rows "
+        f"({d['stored_distinct']:,} distinct): lost {d['lost']}, duplicated "
+        f"{d['duplicated_rows']} rows / {d['duplicated_in_topic']} messages"
+    )

@@ -12,7 +12,7 @@ import pytest
 from medrical.cli import _run
 from medrical.config import KAFKA_BROKERS_FILE, MedricalConfig, StackSettings
 from medrical.errors import InputError, StackError
-from medrical.reliability import DeliveryTimeline
+from medrical.reliability import DeliveryTimeline, Outcome, StoredCounts, describe_outcome
 from medrical.stack import process, rendering
 from medrical.stack.chaos import ANY_BROKER, Action, Chaos, ChaosEvent, parse_duration
 from medrical.stack.manager import LocalStack
@@ -328,3 +328,17 @@ def test_the_timeline_counts_failures_apart() -> None:
     timeline = DeliveryTimeline()
     timeline.observe(object(), _Message(0.1))  # type: ignore[arg-type]
     assert (timeline.delivered, timeline.failed) == (0, 1)
+
+
+def test_an_outcome_counts_the_lost_and_the_repeated_against_what_was_acknowledged() -> None:
+    outcome = Outcome(
+        sent=1000, acknowledged=998, failed=2, in_topic=999, stored=StoredCounts(1001, 997)
+    )
+    figures = outcome.as_dict()
+    repeats = (figures["duplicated_rows"], figures["duplicated_in_topic"])
+    assert (figures["lost"], repeats) == (1, (4, 1))
+    assert outcome.describe() == describe_outcome(figures)
+    assert outcome.describe() == (
+        "sent 1,000, acknowledged 998, failed 2, in the topic 999, stored 1,001 rows "
+        "(997 distinct): lost 1, duplicated 4 rows / 1 messages"
+    )
