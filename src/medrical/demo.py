@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # the producing stack is imported when the demo runs, not bef
 
 DEMO_PATIENTS = 20
 DEMO_DASHBOARD_PORT = 18880
+DEMO_METRICS_PORT = 18881
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class DemoPlan:
     monitor: bool = True
     dashboard: bool = True
     dashboard_port: int = DEMO_DASHBOARD_PORT
+    metrics_port: int | None = DEMO_METRICS_PORT
+    """The producer's Prometheus metrics (None: off; the dashboard's are at its /metrics)."""
 
 
 def run_demo(
@@ -53,6 +56,7 @@ def run_demo(
     `say` gets progress (stderr), `show` the lines a user acts on (stdout); `config_file` is
     passed on to the companions, so that they read the same configuration as the demo.
     """
+    from medrical.producing.metrics import producer_metrics
     from medrical.producing.run import Limits, Pacing, produce_to_kafka
     from medrical.producing.topics import ensure_topic
     from medrical.schemas import check_topic
@@ -78,7 +82,10 @@ def run_demo(
     for line in look_at_the_data(config, plan.topic):
         show(line)
     chosen = companions(
-        monitor=plan.monitor, dashboard=plan.dashboard, dashboard_port=plan.dashboard_port
+        monitor=plan.monitor,
+        dashboard=plan.dashboard,
+        dashboard_port=plan.dashboard_port,
+        metrics=plan.metrics_port is not None,
     )
     start_companions(config, chosen, config_file=config_file)
     for companion in chosen:
@@ -92,14 +99,20 @@ def run_demo(
             f"{stop_hint}"
         )
         seed = plan.seed if plan.seed is not None else random.SystemRandom().randrange(2**31)
-        return produce_to_kafka(
-            config,
-            plan.topic,
-            Simulator(plan.patients, seed, plan.scenario).readings(),
-            pacing=Pacing(speed=1.0),
-            limits=Limits(duration_s=plan.duration_s),
-            on_status=on_status,
-        )
+        if plan.metrics_port is not None and plan.dashboard:
+            show(f"Dashboard metrics: http://127.0.0.1:{plan.dashboard_port}/metrics")
+        with producer_metrics(plan.metrics_port, lambda url: show(f"Producer metrics: {url}")) as (
+            metrics
+        ):
+            return produce_to_kafka(
+                config,
+                plan.topic,
+                Simulator(plan.patients, seed, plan.scenario).readings(),
+                pacing=Pacing(speed=1.0),
+                limits=Limits(duration_s=plan.duration_s),
+                on_status=on_status,
+                metrics=metrics,
+            )
     finally:
         stop_companions(config, chosen)
 
@@ -155,12 +168,15 @@ class Companion:
         return config.stack.home / "logs" / f"demo-{self.name}.log"
 
 
-def companions(*, monitor: bool, dashboard: bool, dashboard_port: int) -> list[Companion]:
+def companions(
+    *, monitor: bool, dashboard: bool, dashboard_port: int, metrics: bool = False
+) -> list[Companion]:
     chosen = []
     if monitor:
         chosen.append(Companion("monitor", ("monitor",)))
     if dashboard:
-        chosen.append(Companion("dashboard", ("dashboard", "--port", str(dashboard_port))))
+        args = ("dashboard", "--port", str(dashboard_port))
+        chosen.append(Companion("dashboard", (*args, "--metrics") if metrics else args))
     return chosen
 
 

@@ -124,9 +124,10 @@ def test_demo_streams_a_ward_into_postgres(
     topic, name = topic_and_connector
     outcome = run(
         live_config, "demo", "--duration", "3", "--patients", "5", "--topic", topic,
-        "--name", name, "--topics-regex", topic,
+        "--name", name, "--topics-regex", topic, "--metrics-port", "0",
     )  # fmt: skip
     assert outcome.code == 0, outcome.stderr
+    assert "Producer metrics: http://127.0.0.1:" in outcome.stdout
     assert f"Rows land in PostgreSQL table {topic}" in outcome.stdout
     assert "psql 'host=127.0.0.1" in outcome.stdout
     password = live_config.postgres.resolved_password()

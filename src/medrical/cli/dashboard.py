@@ -32,6 +32,12 @@ def dashboard(
             "alerts_* topics), always, or never."
         ),
     ] = "auto",
+    metrics: Annotated[
+        bool,
+        typer.Option(
+            "--metrics/--no-metrics", help="Serve Prometheus metrics at /metrics [default: off]."
+        ),
+    ] = False,
 ) -> None:
     """Serve a live ward dashboard: tiles by NEWS2 risk, alerts, patient charts.
 
@@ -53,5 +59,6 @@ def dashboard(
         port=port,
         silent_after_s=silent_after,
         own_alerts=choice,
+        metrics=metrics,
         on_ready=ready,
     )

@@ -7,7 +7,13 @@ from typing import Annotated
 import typer
 
 from medrical.cli import _state
-from medrical.demo import DEMO_DASHBOARD_PORT, DEMO_PATIENTS, DemoPlan, run_demo
+from medrical.demo import (
+    DEMO_DASHBOARD_PORT,
+    DEMO_METRICS_PORT,
+    DEMO_PATIENTS,
+    DemoPlan,
+    run_demo,
+)
 from medrical.schemas import DEFAULT_TOPIC
 from medrical.simulation.scenario import MIX
 from medrical.sink.connector import DEFAULT_CONNECTOR_NAME, DEFAULT_TOPICS_REGEX
@@ -40,6 +46,20 @@ def demo(
     dashboard_port: Annotated[
         int, typer.Option(min=1, max=65535, help="The dashboard's port on 127.0.0.1.")
     ] = DEMO_DASHBOARD_PORT,
+    metrics: Annotated[
+        bool,
+        typer.Option(
+            "--metrics/--no-metrics",
+            help="Serve Prometheus metrics: the producer's on --metrics-port, the dashboard's "
+            "at its /metrics.",
+        ),
+    ] = True,
+    metrics_port: Annotated[
+        int,
+        typer.Option(
+            min=0, max=65535, help="The producer's metrics port on 127.0.0.1 (0: any free one)."
+        ),
+    ] = DEMO_METRICS_PORT,
 ) -> None:
     """Bring up the local stack if needed, apply the sink connector, and stream a ward of
     patients (one reading per patient per second, in real time) until Ctrl+C."""
@@ -57,6 +77,7 @@ def demo(
         monitor=monitor,
         dashboard=dashboard,
         dashboard_port=dashboard_port,
+        metrics_port=metrics_port if metrics else None,
     )
     status = status_line()
     summary = run_demo(

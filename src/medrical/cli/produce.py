@@ -39,6 +39,7 @@ _SIMULATION = "Simulation"
 _PACING = "Pacing and limits"
 _REPLAY = "Replay a CSV file"
 _SCALE = "Many cores and machines"
+_METRICS = "Metrics"
 
 
 def parse_speed(text: str | None) -> float | None:
@@ -215,6 +216,16 @@ def produce(
             rich_help_panel=_SCALE,
         ),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve Prometheus metrics at http://127.0.0.1:PORT/metrics while producing "
+            "(0: any free port) [default: off].",
+            min=0,
+            max=65535,
+            rich_help_panel=_METRICS,
+        ),
+    ] = None,
 ) -> None:
     """Stream synthetic patients' vital signs to a Kafka topic, Avro-encoded, keyed by patient.
 
@@ -233,6 +244,11 @@ def produce(
         raise InputError(
             "--dry-run writes one stream from one process; drop --workers.",
             hint="--shard K/N splits a dry run.",
+        )
+    if metrics_port is not None and (dry_run or workers is not None):
+        raise InputError(
+            f"--metrics-port measures one process's deliveries to Kafka; drop "
+            f"{'--dry-run' if dry_run else '--workers'}."
         )
 
     skipped: Callable[[], int] = lambda: 0  # noqa: E731
@@ -301,18 +317,26 @@ def produce(
         typer.echo(f"dry run: {summary.describe(dry_run=True)}", err=True)
         return
     status = status_line()
-    summary = produce_to_kafka(
-        _state.config(),
-        topic,
-        readings,
-        pacing=pacing,
-        limits=limits,
-        skipped=skipped,
-        on_status=status,
-        origin_ms=origin_ms,
-    )
+    from medrical.producing.metrics import producer_metrics
+
+    with producer_metrics(metrics_port, _announce_metrics) as metrics:
+        summary = produce_to_kafka(
+            _state.config(),
+            topic,
+            readings,
+            pacing=pacing,
+            limits=limits,
+            skipped=skipped,
+            on_status=status,
+            origin_ms=origin_ms,
+            metrics=metrics,
+        )
     print_summary(topic, summary, status_shown=status is not None)
     check_delivery(summary)
+
+
+def _announce_metrics(url: str) -> None:
+    typer.echo(f"metrics on {url}", err=True)
 
 
 def _produce_with_workers(topic: str, jobs: list[WorkerJob]) -> None:

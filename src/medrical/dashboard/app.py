@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from medrical import __version__
 from medrical.dashboard.context import Dashboard, DashboardSettings, DashboardStore
 from medrical.dashboard.middleware import HostCheckAndHeaders
-from medrical.dashboard.routes import alerts, history, pages, stream, ward
+from medrical.dashboard.routes import alerts, history, metrics, pages, stream, ward
 from medrical.dashboard.ward import WardState
 from medrical.errors import InputError, MedricalError, ServiceUnavailableError
 
@@ -30,6 +30,7 @@ ROUTERS = (
     ward.router,
     alerts.router,
     stream.router,
+    metrics.router,
 )
 
 

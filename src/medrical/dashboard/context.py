@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 from pydantic import SecretStr
@@ -20,6 +20,9 @@ from medrical.dashboard import history
 from medrical.dashboard.store import AckStore, HistoryStore
 from medrical.dashboard.ward import WardState
 from medrical.errors import ServiceUnavailableError
+
+if TYPE_CHECKING:
+    from medrical.dashboard.metrics import DashboardMetrics
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,8 @@ class DashboardSettings:
     feed_alive: Callable[[], bool] = lambda: True
     # "live", or "reconnecting" while the live feed has lost every Kafka broker.
     feed_state: Callable[[], str] = lambda: "live"
+    # Served at /metrics when given (`medrical dashboard --metrics`).
+    metrics: DashboardMetrics | None = None
 
 
 @dataclass(frozen=True)

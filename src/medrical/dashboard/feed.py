@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, Message
 
 from medrical.config import MedricalConfig
 from medrical.dashboard.ward import WardState
@@ -167,7 +167,9 @@ class LiveFeed:
             if topic.startswith(ALERT_PREFIX):
                 self._ward.apply_monitor_alert(decode_alert(value, self._decoder))
             else:
-                self._ward.apply_reading(self._decoder.decode(value), topic)
+                kind, timestamp = message.timestamp()
+                origin_ms = None if kind == TIMESTAMP_NOT_AVAILABLE else timestamp
+                self._ward.apply_reading(self._decoder.decode(value), topic, origin_ms)
         except WireFormatError as exc:
             self.undecodable += 1
             self._note_error(f"{topic} offset {message.offset()}: {exc}")

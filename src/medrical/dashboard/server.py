@@ -56,6 +56,7 @@ def serve(
     port: int = DEFAULT_PORT,
     silent_after_s: float = 30.0,
     own_alerts: OwnAlerts = "auto",
+    metrics: bool = False,
     on_ready: Callable[[str], None] = print,
 ) -> None:
     """Serve the dashboard until SIGINT/SIGTERM."""
@@ -65,6 +66,7 @@ def serve(
     from medrical.dashboard.app import create_app
     from medrical.dashboard.context import LOOPBACK_HOSTS, DashboardSettings
     from medrical.dashboard.feed import LiveFeed
+    from medrical.dashboard.metrics import DashboardMetrics
     from medrical.dashboard.store import PostgresStore
 
     token = security.resolve_token(host)
@@ -82,6 +84,7 @@ def serve(
         silent_after_s=silent_after_s,
         feed_alive=lambda: feed.alive,
         feed_state=lambda: feed.kafka_state,
+        metrics=DashboardMetrics(ward) if metrics else None,
     )
     app = create_app(ward, store, settings)
 

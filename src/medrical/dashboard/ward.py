@@ -122,6 +122,9 @@ class LoggedEvent:
     kind: EventKind
     patient_id: str | None
     payload: str
+    origin_ms: int | None = None
+    """When what caused the change entered the pipeline (its Kafka record's timestamp), so
+    that a push can tell how long the change took to reach the page."""
 
 
 class EventLog:
@@ -136,10 +139,16 @@ class EventLog:
     def last_seq(self) -> int:
         return self._seq
 
-    def append(self, kind: EventKind, patient_id: str | None, data: Mapping[str, Any]) -> int:
+    def append(
+        self,
+        kind: EventKind,
+        patient_id: str | None,
+        data: Mapping[str, Any],
+        origin_ms: int | None = None,
+    ) -> int:
         self._seq += 1
         payload = json.dumps({"type": kind, **data}, separators=(",", ":"))
-        self._events.append(LoggedEvent(self._seq, kind, patient_id, payload))
+        self._events.append(LoggedEvent(self._seq, kind, patient_id, payload, origin_ms))
         return self._seq
 
     def since(self, seq: int) -> list[LoggedEvent] | None:
@@ -234,8 +243,12 @@ class WardState:
 
     # --- feeding in ---------------------------------------------------------------------------
 
-    def apply_reading(self, record: Mapping[str, Any], topic: str) -> bool:
-        """Take one decoded biometrics record; False when it was rejected (bad or out of order)."""
+    def apply_reading(
+        self, record: Mapping[str, Any], topic: str, origin_ms: int | None = None
+    ) -> bool:
+        """Take one decoded biometrics record; False when it was rejected (bad or out of order).
+
+        `origin_ms` is its Kafka record's timestamp (default: now)."""
         try:
             event = VitalsEvent.from_mapping(record)
         except EventError:
@@ -276,7 +289,10 @@ class WardState:
             tile.add_trend_point()
             self.readings_applied += 1
             self.log.append(
-                "patient", event.patient_id, {"patient": tile.to_dict(with_trend=False)}
+                "patient",
+                event.patient_id,
+                {"patient": tile.to_dict(with_trend=False)},
+                received if origin_ms is None else origin_ms,
             )
             if self._takes_own_alerts():
                 for alert in outcome.alerts:
@@ -338,6 +354,11 @@ class WardState:
     def has_alert(self, alert_id: str) -> bool:
         with self._lock:
             return alert_id in self._alerts
+
+    @property
+    def patient_count(self) -> int:
+        with self._lock:
+            return len(self._patients)
 
     def patients(self, *, with_trend: bool = True) -> list[dict[str, Any]]:
         """Every patient, highest risk first, then highest score, then by id."""

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import FrameType
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from medrical import schemas
 from medrical.config import MedricalConfig
@@ -33,6 +33,9 @@ from medrical.errors import InputError, MedricalError
 from medrical.kafka_clients import ensure_kafka_reachable
 from medrical.producing.producer import BiometricsProducer
 from medrical.simulation import CsvReplay, Reading, RowProblem, seconds_until_due
+
+if TYPE_CHECKING:
+    from medrical.producing.metrics import ProducerMetrics
 
 # Sleep in slices no longer than this, so that a stop request or delivery reports are served
 # promptly while the loop waits for an event to fall due.
@@ -395,18 +398,24 @@ def produce_to_kafka(
     origin_ms: int | None = None,
     stop: StopFlag | None = None,
     reachable_timeout_s: float = 5.0,
+    metrics: ProducerMetrics | None = None,
 ) -> RunSummary:
     """Produce readings to `topic` until a limit or a signal; failing fast when Kafka is down.
 
     SIGINT/SIGTERM stop the loop cleanly (see `StopOnSignals`), as does setting `stop`; what
-    was sent is flushed.
+    was sent is flushed. With `metrics`, the producer's counts and delivery latencies go there.
     """
     schemas.check_topic(topic)
     ensure_kafka_reachable(config, timeout_s=reachable_timeout_s)
+    on_delivery = None if metrics is None else metrics.on_delivery
     with (
-        BiometricsProducer(config, topic, check_reachable=False) as producer,
+        BiometricsProducer(
+            config, topic, check_reachable=False, on_delivery=on_delivery
+        ) as producer,
         StopOnSignals(stop if stop is not None else StopFlag()) as flag,
     ):
+        if metrics is not None:
+            metrics.watch(topic, producer.stats)
         return run_loop(
             readings,
             KafkaSink(producer),

@@ -34,13 +34,18 @@ def format_sse(event: str | None, data: str, message_id: str | None = None) -> s
     return "\n".join(lines) + "\n\n"
 
 
+def shown_on(event: LoggedEvent, patient_id: str | None) -> bool:
+    """Whether a page (of one patient, or of the ward: None) receives this change."""
+    return patient_id is None or event.patient_id in (None, patient_id)
+
+
 def batch_payload(events: Sequence[LoggedEvent], patient_id: str | None) -> str | None:
     """The events a page needs, as one JSON array; of several changes to one patient only the
     last is sent. None when nothing is left for this page."""
     out: list[str] = []
     patient_slot: dict[str, int] = {}
     for event in events:
-        if patient_id is not None and event.patient_id not in (None, patient_id):
+        if not shown_on(event, patient_id):
             continue
         if event.kind == "patient" and event.patient_id is not None:
             slot = patient_slot.get(event.patient_id)
@@ -88,6 +93,21 @@ async def stream(
 async def events(
     dashboard: Dashboard, patient_id: str | None, resume: int | None
 ) -> AsyncIterator[str]:
+    """The stream of one page; counted among the open streams while it lasts."""
+    metrics = dashboard.settings.metrics
+    if metrics is not None:
+        metrics.sse_clients.inc()
+    try:
+        async for message in _page_events(dashboard, patient_id, resume):
+            yield message
+    finally:
+        if metrics is not None:
+            metrics.sse_clients.dec()
+
+
+async def _page_events(
+    dashboard: Dashboard, patient_id: str | None, resume: int | None
+) -> AsyncIterator[str]:
     ward, conf = dashboard.ward, dashboard.settings
     yield "retry: 2000\n\n"
     cursor = -1 if resume is None else resume
@@ -115,6 +135,8 @@ async def events(
             if payload is not None:
                 yield format_sse("batch", payload, event_id(ward.instance, cursor))
                 last_sent = time.monotonic()
+                if conf.metrics is not None:
+                    conf.metrics.pushed(e for e in logged if shown_on(e, patient_id))
         if time.monotonic() - last_sent >= conf.heartbeat_s:
             yield ": keep-alive\n\n"
             last_sent = time.monotonic()
