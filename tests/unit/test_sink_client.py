@@ -65,3 +65,22 @@ def test_the_cli_refuses_a_dot_dot_name_with_exit_2(command: str) -> None:
     assert outcome.code == ExitCode.USAGE, outcome.stderr
     assert "Traceback" not in outcome.stderr
     assert "connector name '..'" in outcome.stderr
+
+
+def test_a_restart_waits_out_connects_409_after_a_configuration_change() -> None:
+    """Connect answers 409 ("stale configuration") while its workers take in a new
+    configuration; `stack up` re-applying a connector then restarting it met exactly that."""
+    answers = [409, 409, 204]
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url.raw_path.decode()}")
+        status = answers.pop(0)
+        return httpx.Response(status, json={"message": "stale configuration"})
+
+    client = ConnectClient(ConnectSettings(url="http://127.0.0.1:1"))
+    client._http = httpx.Client(base_url=client.url, transport=httpx.MockTransport(answer))
+    with client:
+        client.restart("a/b", timeout_s=10)
+    assert answers == []
+    assert seen == ["POST /connectors/a%2Fb/restart?includeTasks=true&onlyFailed=true"] * 3

@@ -159,13 +159,24 @@ class ConnectClient:
             for name, entry in response.json().items()
         }
 
-    def restart(self, name: str, *, only_failed: bool = True) -> None:
+    def restart(self, name: str, *, only_failed: bool = True, timeout_s: float = 30.0) -> None:
         """Restart the connector's failed instances (its tasks included), as Connect's
-        `POST /connectors/{name}/restart?includeTasks=true&onlyFailed=true` does."""
-        response = self._request(
-            "POST",
-            f"/connectors/{name}/restart",
-            params={"includeTasks": "true", "onlyFailed": str(only_failed).lower()},
+        `POST /connectors/{name}/restart?includeTasks=true&onlyFailed=true` does.
+
+        Right after a configuration change Connect answers 409 ("stale configuration",
+        "rebalance in progress") until its workers agree again: that is retried until
+        `timeout_s`, not an error.
+        """
+
+        def attempt() -> httpx.Response:
+            return self._request(
+                "POST",
+                connector_path(name, "restart"),
+                params={"includeTasks": "true", "onlyFailed": str(only_failed).lower()},
+            )
+
+        response = poll(
+            attempt, timeout_s=timeout_s, interval_s=0.5, done=lambda r: r.status_code != 409
         )
         if response.status_code >= 400 and response.status_code != 404:
             raise ConnectorFailedError(
