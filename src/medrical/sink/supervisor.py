@@ -36,7 +36,9 @@ class RestartPolicy:
     running for `stable_after_s` counts as recovered, and the next failure starts afresh."""
 
     first_delay_s: float = 2.0
-    max_delay_s: float = 60.0
+    # A restart is cheap (a task start), and the longest pause is how long the pipeline may
+    # stay idle after the service it waited for is back.
+    max_delay_s: float = 15.0
     stable_after_s: float = 120.0
 
 
