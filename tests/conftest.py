@@ -13,11 +13,13 @@ import shutil
 import signal
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from medrical.config import MedricalConfig, StackSettings, load_config
+from medrical.stack.layout import StackLayout
 from medrical.stack.manager import LocalStack
 
 # Test ports, away from both the well-known ones and the stack's own defaults, so that tests
@@ -60,21 +62,44 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         os.environ.pop("MEDRICAL_CONFIG_DIR", None)
 
 
+@contextmanager
+def own_stack(prefix: str, *, port_shift: int = 0, tls: bool = False) -> Iterator[StackSettings]:
+    """A local stack of the test session's own, in a fresh data folder, on the test ports
+    shifted by `port_shift`; started here, stopped by its PID files and wiped on the way out."""
+    # PostgreSQL runs as an unprivileged user when the tests run as root: its data folder
+    # must be reachable by that user, so it cannot live under a 0700 pytest temp folder.
+    home = Path(tempfile.mkdtemp(prefix=f"medrical-test-{prefix}-"))
+    home.chmod(0o755)
+    ports = {name: port + port_shift for name, port in TEST_PORTS.items()}
+    ports["kafka_sasl_port"] = ports["kafka_port"] + 2
+    settings = StackSettings(home=home, tls=tls, **ports)  # type: ignore[arg-type]
+    try:
+        LocalStack(settings).up()
+        yield settings
+    finally:
+        # The settings of the mode it runs in now, whatever a test switched it to.
+        LocalStack(settings).down()
+        shutil.rmtree(home, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def live_config() -> Iterator[MedricalConfig]:
     """A configuration pointing at a running local stack, started here unless told otherwise."""
     if os.environ.get("MEDRICAL_TEST_STACK") == "running":
         yield load_config()
         return
-    # PostgreSQL runs as an unprivileged user when the tests run as root: its data folder
-    # must be reachable by that user, so it cannot live under a 0700 pytest temp folder.
-    home = Path(tempfile.mkdtemp(prefix="medrical-test-stack-"))
-    home.chmod(0o755)
-    settings = StackSettings(home=home, **TEST_PORTS)  # type: ignore[arg-type]
-    stack = LocalStack(settings)
-    try:
-        stack.up()
+    with own_stack("stack") as settings:
         yield MedricalConfig(stack=settings)
-    finally:
-        stack.down()
-        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def tls_stack_settings() -> Iterator[StackSettings]:
+    """The session's TLS stack (ports 100 above the plain test stack's), started once and
+    shared by the TLS tests and the sink's mode switch, which leaves it in TLS mode."""
+    with own_stack("tls-stack", port_shift=100, tls=True) as settings:
+        yield settings
+
+
+@pytest.fixture(scope="session")
+def tls_stack(tls_stack_settings: StackSettings) -> StackLayout:
+    return StackLayout.of(tls_stack_settings)

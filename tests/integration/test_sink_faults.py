@@ -7,8 +7,6 @@ undisturbed run stores it) and counts the dead letters of its own topic.
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -25,10 +23,10 @@ from medrical.producing.topics import ensure_topic
 from medrical.sink import ConnectClient, sink_config
 from medrical.sink.connector import APICURIO_AVRO_CONVERTER
 from medrical.sink.dead_letters import DeadLetter, read_dead_letters
-from medrical.stack import process
 from medrical.stack.layout import SUPERVISOR, StackLayout
-from medrical.stack.manager import LocalStack
 from tests.integration.helpers import (
+    kill_service,
+    restart_stack,
     sink_caught_up,
     synthetic_reading,
     table_row_count,
@@ -65,23 +63,6 @@ def _sink_conf(config: MedricalConfig, topic: str) -> dict[str, str]:
     )
 
 
-def _kill(config: MedricalConfig, service: str) -> None:
-    """kill -9 of one of the stack's services, by the PID its PID file holds."""
-    pid_file = StackLayout.of(config.stack).pid_file(service)
-    tracked = process.running(pid_file)
-    assert tracked is not None, f"{service} is not running"
-    os.kill(tracked.pid, signal.SIGKILL)
-    wait_for(
-        lambda: True if process.running(pid_file) is None else None,
-        timeout_s=30,
-        what=f"{service} to die",
-    )
-
-
-def _bring_back(config: MedricalConfig) -> None:
-    LocalStack(config.stack).up()
-
-
 def _dead_letters(config: MedricalConfig, topic: str) -> list[DeadLetter]:
     return [letter for letter in read_dead_letters(config) if letter.topic == topic]
 
@@ -112,7 +93,7 @@ def test_registry_outage_at_the_start_of_a_new_topic_diverts_nothing(
         producer.send(readings[0])
         producer.flush()
         # The producer has registered and cached the schemas; the sink has never seen them.
-        _kill(live_config, "registry")
+        kill_service(live_config, "registry")
         for reading in readings[1:]:
             producer.send(reading)
     assert producer.stats.delivered == len(readings)
@@ -127,7 +108,7 @@ def test_registry_outage_at_the_start_of_a_new_topic_diverts_nothing(
         )
         assert table_row_count(live_config, topic) is None, "the sink read without a registry?"
     finally:
-        _bring_back(live_config)
+        restart_stack(live_config)
     _settle(live_config, name, topic, len(readings))
     assert len(_stored_keys(live_config, topic)) == len(readings)
     assert _dead_letters(live_config, topic) == []
@@ -166,13 +147,13 @@ def test_two_minute_postgres_outage_ends_with_every_reading_stored_once(
             timeout_s=60,
             what="the first rows",
         )
-        _kill(live_config, "postgres")
+        kill_service(live_config, "postgres")
         outage_started = time.monotonic()
         stop.wait(120)  # the outage itself, with the stream still running
         assert time.monotonic() - outage_started >= 120
     finally:
         try:
-            _bring_back(live_config)
+            restart_stack(live_config)
         finally:
             stop.set()
             streamer.join(timeout=60)

@@ -1,22 +1,20 @@
 """The local stack in TLS mode, end to end: mutual TLS and SASL_SSL to Kafka, HTTPS with basic
 auth to the registry, SSL-only PostgreSQL with verify-full, and every refusal a user can meet.
 
-The session starts a TLS stack of its own (ports 100 above the plain test stack's, shifted by
-MEDRICAL_TEST_PORT_OFFSET) and stops it by its PID files at the end.
+The session starts a TLS stack of its own (`tls_stack` in tests/conftest.py: ports 100 above the
+plain test stack's, shifted by MEDRICAL_TEST_PORT_OFFSET) and stops it by its PID files at the
+end.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ import httpx
 import psycopg
 import pytest
 
-from medrical.config import MedricalConfig, StackSettings, load_config
+from medrical.config import MedricalConfig, load_config
 from medrical.config.store import render_toml
 from medrical.errors import ConfigError, MedricalError, ServiceUnavailableError
 from medrical.kafka_clients import ensure_kafka_reachable
@@ -35,9 +33,8 @@ from medrical.sink import ConnectClient, sink_config
 from medrical.sink.alerts import alerts_sink_config
 from medrical.stack import process
 from medrical.stack.layout import SERVICES, StackLayout
-from medrical.stack.manager import CLIENT_CONFIG_SASL_SSL, CLIENT_CONFIG_SSL, LocalStack
+from medrical.stack.manager import CLIENT_CONFIG_SASL_SSL, CLIENT_CONFIG_SSL
 from medrical.stack.tls import issue, new_ca
-from tests.conftest import TEST_PORTS
 from tests.integration.helpers import (
     inherited_env,
     monitor_until_caught_up,
@@ -54,22 +51,6 @@ pytestmark = pytest.mark.integration
 
 # A refusal must come well within this, never as a hang.
 REFUSAL_BOUND_S = 20.0
-
-
-@pytest.fixture(scope="session")
-def tls_stack() -> Iterator[StackLayout]:
-    home = Path(tempfile.mkdtemp(prefix="medrical-test-tls-stack-"))
-    home.chmod(0o755)  # PostgreSQL's own user must reach its data folder
-    ports = {name: port + 100 for name, port in TEST_PORTS.items()}
-    ports["kafka_sasl_port"] = ports["kafka_port"] + 2
-    settings = StackSettings(home=home, tls=True, **ports)  # type: ignore[arg-type]
-    stack = LocalStack(settings)
-    try:
-        stack.up()
-        yield stack.layout
-    finally:
-        stack.down()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def _config(layout: StackLayout, name: str, **overrides: Any) -> MedricalConfig:
