@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,16 +64,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 @contextmanager
-def own_stack(prefix: str, *, port_shift: int = 0, tls: bool = False) -> Iterator[StackSettings]:
+def own_stack(prefix: str, *, port_shift: int = 0, **options: Any) -> Iterator[StackSettings]:
     """A local stack of the test session's own, in a fresh data folder, on the test ports
-    shifted by `port_shift`; started here, stopped by its PID files and wiped on the way out."""
+    shifted by `port_shift`, with any other stack settings in `options` (tls, brokers);
+    started here, stopped by its PID files and wiped on the way out."""
     # PostgreSQL runs as an unprivileged user when the tests run as root: its data folder
     # must be reachable by that user, so it cannot live under a 0700 pytest temp folder.
     home = Path(tempfile.mkdtemp(prefix=f"medrical-test-{prefix}-"))
     home.chmod(0o755)
     ports = {name: port + port_shift for name, port in TEST_PORTS.items()}
     ports["kafka_sasl_port"] = ports["kafka_port"] + 2
-    settings = StackSettings(home=home, tls=tls, **ports)  # type: ignore[arg-type]
+    settings = StackSettings(home=home, **ports, **options)  # type: ignore[arg-type]
     try:
         LocalStack(settings).up()
         yield settings

@@ -8,17 +8,14 @@ shifted by MEDRICAL_TEST_PORT_OFFSET) and stops it by its PID files at the end.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
-from medrical.config import MedricalConfig, StackSettings
+from medrical.config import MedricalConfig
 from medrical.kafka_clients import client_conf
 from medrical.producing.topics import ensure_topic
 from medrical.reliability import SteadyLoad, stored_counts
@@ -28,7 +25,7 @@ from medrical.sink.deploy import connector_config, deploy_connector
 from medrical.stack import process
 from medrical.stack.chaos import Action, Chaos, ChaosEvent
 from medrical.stack.manager import LocalStack
-from tests.conftest import TEST_PORTS
+from tests.conftest import own_stack
 from tests.integration.helpers import child_env, running_dashboard, unique_topic, wait_for
 
 pytestmark = pytest.mark.integration
@@ -39,18 +36,8 @@ READINGS = 40_000
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalStack]:
-    home = Path(tempfile.mkdtemp(prefix="medrical-test-cluster-"))
-    home.chmod(0o755)  # PostgreSQL's own user must reach its data folder
-    ports = {name: port + 200 for name, port in TEST_PORTS.items()}
-    ports["kafka_sasl_port"] = ports["kafka_port"] + 2
-    settings = StackSettings(home=home, brokers=3, **ports)  # type: ignore[arg-type]
-    stack = LocalStack(settings)
-    try:
-        stack.up()
-        yield stack
-    finally:
-        stack.down()
-        shutil.rmtree(home, ignore_errors=True)
+    with own_stack("cluster", port_shift=200, brokers=3) as settings:
+        yield LocalStack(settings)
 
 
 @pytest.fixture(scope="module")
