@@ -55,6 +55,8 @@ class FakeAckStore:
     def __init__(self) -> None:
         self.rows: dict[str, Ack] = {}
         self.clock = START
+        # Ids of alerts in the monitor's tables (older ones the ward does not hold).
+        self.stored_alert_ids: set[str] = set()
 
     def ensure_schema(self) -> None:
         return None
@@ -68,6 +70,9 @@ class FakeAckStore:
 
     def acks(self, alert_ids: Sequence[str]) -> dict[str, Ack]:
         return {i: self.rows[i] for i in alert_ids if i in self.rows}
+
+    def alert_exists(self, alert_id: str) -> bool:
+        return alert_id in self.stored_alert_ids
 
     def readings(self, patient_id: str, since_ms: int, until_ms: int, bucket_s: int) -> HistoryRows:
         return HistoryRows([], bucket_s)
@@ -345,6 +350,7 @@ def test_the_first_acknowledgement_wins_and_is_announced_once() -> None:
 def test_acknowledgements_survive_a_restart_through_the_store() -> None:
     store = FakeAckStore()
     before = WardState()
+    before.apply_monitor_alert({"alert_id": "a1", "patient_id": "P-1"})
     acks.acknowledge(store, before, "a1", None)
     after = WardState()
     after.apply_monitor_alert({"alert_id": "a1", "patient_id": "P-1"})

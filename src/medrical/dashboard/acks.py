@@ -8,6 +8,11 @@ from medrical.dashboard.store import AckStore
 from medrical.dashboard.ward import Ack, WardState
 from medrical.errors import InputError
 
+
+class UnknownAlertError(InputError):
+    """The alert to acknowledge is neither on the ward nor in the monitor's tables."""
+
+
 MAX_NAME_CHARS = 64
 MAX_ALERT_ID_CHARS = 128
 DEFAULT_ACKNOWLEDGER = "ward"
@@ -30,11 +35,13 @@ def acknowledge(
 ) -> tuple[Ack, bool]:
     """Store an acknowledgement (the first one wins) and announce it to open pages.
 
-    Returns the stored acknowledgement and whether this call created it. An alert the ward does
-    not hold in memory (an older one from the monitor's tables) may be acknowledged too.
+    Returns the stored acknowledgement and whether this call created it. Only an alert that
+    exists may be acknowledged: one the ward holds, or an older one in the monitor's tables.
     """
     if not alert_id or len(alert_id) > MAX_ALERT_ID_CHARS:
         raise InputError(f"an alert id has 1 to {MAX_ALERT_ID_CHARS} characters.")
+    if not ward.has_alert(alert_id) and not store.alert_exists(alert_id):
+        raise UnknownAlertError("no such alert.")
     ack, created = store.acknowledge(alert_id, clean_name(acknowledged_by))
     ward.record_acks([ack], announce=created)
     return ack, created

@@ -2,7 +2,8 @@
 
 Routes live in `medrical.dashboard.routes` (pages and login, ward, history, alerts, the live
 stream), ask for what they need through the dependencies of `medrical.dashboard.context` and
-`medrical.dashboard.access`, and every response passes `middleware.HostCheckAndHeaders`.
+`medrical.dashboard.access`, every response passes `middleware.HostCheckAndHeaders`, and every
+state-changing request `middleware.SameOriginWrites`.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from medrical import __version__
+from medrical.dashboard.acks import UnknownAlertError
 from medrical.dashboard.context import Dashboard, DashboardSettings, DashboardStore
-from medrical.dashboard.middleware import HostCheckAndHeaders
+from medrical.dashboard.middleware import HostCheckAndHeaders, SameOriginWrites
 from medrical.dashboard.routes import alerts, history, metrics, pages, stream, ward
 from medrical.dashboard.ward import WardState
 from medrical.errors import InputError, MedricalError, ServiceUnavailableError
@@ -36,6 +38,8 @@ ROUTERS = (
 
 async def _medrical_error(_request: Request, exc: Exception) -> JSONResponse:
     status = 400 if isinstance(exc, InputError) else 503
+    if isinstance(exc, UnknownAlertError):
+        status = 404
     if isinstance(exc, ServiceUnavailableError):
         log.warning("%s", exc)
     return JSONResponse({"detail": str(exc)}, status_code=status)
@@ -62,5 +66,7 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=pages.PAGES), name="static")
+    # Added first, so it runs inside the host check: a refusal still gets the security headers.
+    app.add_middleware(SameOriginWrites)
     app.add_middleware(HostCheckAndHeaders, allowed_hosts=conf.allowed_hosts)
     return app

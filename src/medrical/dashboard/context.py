@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol
 from fastapi import Depends, Request
 from pydantic import SecretStr
 
-from medrical.dashboard import history
+from medrical.dashboard import history, security
 from medrical.dashboard.store import AckStore, HistoryStore
 from medrical.dashboard.ward import WardState
 from medrical.errors import ServiceUnavailableError
@@ -49,6 +49,7 @@ class DashboardSettings:
     feed_state: Callable[[], str] = lambda: "live"
     # Served at /metrics when given (`medrical dashboard --metrics`).
     metrics: DashboardMetrics | None = None
+    login_throttle: security.LoginThrottle = field(default_factory=security.LoginThrottle)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""What every HTTP response of the dashboard gets, whichever route (or none) answers: the Host
-header is checked against DNS rebinding, and the security headers are set."""
+"""What every HTTP request of the dashboard passes, whichever route (or none) answers: the Host
+header is checked against DNS rebinding, the security headers are set, and a state-changing
+request must come from the dashboard's own pages (`security.cross_site_refusal`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
+
+from medrical.dashboard.security import cross_site_refusal
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -60,3 +63,20 @@ class HostCheckAndHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class SameOriginWrites:
+    """Refuses every state-changing request that `cross_site_refusal` refuses, whichever
+    endpoint it is for, before the endpoint sees it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            refusal = cross_site_refusal(scope["method"], Headers(scope=scope))
+            if refusal is not None:
+                status, detail = refusal
+                await JSONResponse({"detail": detail}, status)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

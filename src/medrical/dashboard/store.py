@@ -72,6 +72,10 @@ class AckStore(Protocol):
 
     def acks(self, alert_ids: Sequence[str]) -> dict[str, Ack]: ...
 
+    def alert_exists(self, alert_id: str) -> bool:
+        """Whether the monitor's tables hold an alert of this id."""
+        ...
+
 
 class HistoryStore(Protocol):
     def readings(
@@ -188,6 +192,23 @@ class PostgresStore:
         with self._connection() as conn:
             return self._select_acks(conn, list(alert_ids))
 
+    def alert_exists(self, alert_id: str) -> bool:
+        with self._connection() as conn:
+            for table in self._tables_like(conn, "alerts_"):
+                if "alert_id" not in table.columns:
+                    continue
+                query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE alert_id = %s)").format(
+                    sql.Identifier(table.name)
+                )
+                try:
+                    found = conn.execute(query, (alert_id,)).fetchone()
+                except psycopg.DatabaseError:
+                    conn.rollback()  # a table of unexpected shape holds no alert of ours
+                    continue
+                if found is not None and found[0]:
+                    return True
+        return False
+
     @staticmethod
     def _select_acks(conn: psycopg.Connection[Any], alert_ids: list[str]) -> dict[str, Ack]:
         rows = conn.execute(
@@ -219,7 +240,7 @@ class PostgresStore:
         tables = [
             _Table(name, cols)
             for name, cols in sorted(columns.items())
-            if pattern.match(name) and "patient_id" in cols and "event_time" in cols
+            if pattern.fullmatch(name) and "patient_id" in cols and "event_time" in cols
         ]
         with self._lock:
             self._tables[prefix] = tables

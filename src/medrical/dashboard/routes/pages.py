@@ -45,12 +45,20 @@ def login(body: models.LoginRequest, dashboard: DashboardDep) -> Response:
     token = dashboard.settings.token
     if token is None:
         return Response(status_code=204)
+    throttle = dashboard.settings.login_throttle
+    wait_s = throttle.retry_after_s()
+    if wait_s:
+        raise HTTPException(
+            429, "too many failed logins; try again later", {"retry-after": str(wait_s)}
+        )
     if not security.token_matches(body.token, token):
+        throttle.failed()
         raise HTTPException(401, "wrong access token")
     response = Response(status_code=204)
     response.set_cookie(
         security.SESSION_COOKIE,
         security.session_value(token),
+        max_age=security.SESSION_MAX_AGE_S,
         httponly=True,
         samesite="strict",
     )
