@@ -61,9 +61,9 @@ def parse_start(text: str | None) -> int | None:
         return None
     try:
         return epoch_ms_from_iso(text)
-    except ValueError:
+    except ValueError as exc:
         raise InputError(
-            f"--start must be an ISO-8601 time such as 2026-01-01T08:00:00Z, not {text!r}."
+            f"--start must be an ISO-8601 time such as 2026-01-01T08:00:00Z: {exc}."
         ) from None
 
 
@@ -274,6 +274,7 @@ def produce(
         if rebase and start_ms is None:
             start_ms = _now_ms()
         source = CsvReplay(replay, columns=parse_columns(column or []), start_ms=start_ms)
+        source.check_readable()
         readings = replay_readings(source, _report_problem)
         skipped = lambda: source.skipped  # noqa: E731
     else:

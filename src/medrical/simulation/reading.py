@@ -77,7 +77,7 @@ FIELD_NAMES: Final[tuple[str, ...]] = tuple(field.name for field in fields(Readi
 
 
 def format_event_time(event_time_ms: int) -> str:
-    """Format milliseconds since the epoch as ``2026-01-01T00:00:00.000Z``."""
-    # timedelta arithmetic stays exact to the millisecond, where float seconds would not.
+    """Format milliseconds since the epoch as ``2026-01-01T00:00:00.000Z`` (years 1-9999)."""
     moment = _EPOCH + timedelta(milliseconds=event_time_ms)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{event_time_ms % 1000:03d}Z"
+    # %Y does not pad years before 1000 to four digits on every platform.
+    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}.{event_time_ms % 1000:03d}Z"

@@ -14,16 +14,20 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
 
 from medrical.errors import InputError
 from medrical.simulation.physiology import SURVIVABLE_BOUNDS
 from medrical.simulation.reading import CONSCIOUSNESS_LEVELS, FIELD_NAMES, Reading
-from medrical.timestamps import epoch_ms_from_iso
+from medrical.timestamps import EVENT_TIME_RANGE, event_time_in_range, parse_event_time
 
 _REQUIRED: Final = ("patient_id", "event_time")
 _TRUE: Final = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE: Final = frozenset({"false", "f", "no", "n", "0"})
+# A line longer than this is no recording of vital signs: skipped unread, so that memory stays
+# bounded whatever the file holds. (The csv module bounds a quoted field spanning many lines.)
+MAX_LINE_BYTES: Final = 64 * 1024
+_BOM: Final = "\ufeff"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,14 +85,10 @@ def _temperature(text: str) -> float:
 def _time(field: str) -> Callable[[str], int]:
     def parse(text: str) -> int:
         """Whole milliseconds since the epoch, or ISO-8601 (without an offset: UTC)."""
-        if text.lstrip("-").isdigit():
-            return int(text)
         try:
-            return epoch_ms_from_iso(text)
-        except ValueError:
-            raise _RowError(
-                f"{field} {text!r} is neither milliseconds since the epoch nor ISO-8601"
-            ) from None
+            return parse_event_time(text)
+        except ValueError as exc:
+            raise _RowError(f"{field} {exc}") from None
 
     return parse
 
@@ -159,24 +159,62 @@ class CsvReplay:
         self.start_ms = start_ms
         self.problems: list[RowProblem] = []
         self.rows_read = 0
+        # Physical lines (1-based) that could not be read as text, and why.
+        self._bad_lines: dict[int, str] = {}
 
     @property
     def skipped(self) -> int:
         """How many data rows were skipped because they did not parse."""
         return len(self.problems)
 
+    def check_readable(self) -> None:
+        """Raise InputError unless the file can be opened for reading (before any network)."""
+        try:
+            with self.path.open("rb"):
+                pass
+        except FileNotFoundError:
+            raise InputError(f"Replay file {self.path} does not exist.") from None
+        except IsADirectoryError:
+            raise InputError(f"Replay file {self.path} is a directory, not a CSV file.") from None
+        except OSError as exc:
+            raise InputError(f"Replay file {self.path} cannot be read: {exc.strerror}.") from None
+
     def __iter__(self) -> Iterator[Reading]:
         self.problems = []
         self.rows_read = 0
+        self.check_readable()
+        self._bad_lines = {}
         try:
-            with self.path.open(encoding="utf-8", newline="") as handle:
-                yield from self._readings(csv.reader(handle))
-        except FileNotFoundError:
-            raise InputError(f"Replay file {self.path} does not exist.") from None
-        except UnicodeDecodeError as exc:
-            raise InputError(f"Replay file {self.path} is not UTF-8 text: {exc}") from None
+            with self.path.open("rb") as handle:
+                yield from self._readings(csv.reader(self._lines(handle)))
+        except OSError as exc:
+            raise InputError(f"Replay file {self.path} cannot be read: {exc.strerror}.") from None
         except csv.Error as exc:
             raise InputError(f"Replay file {self.path} is not valid CSV: {exc}") from None
+
+    def _lines(self, handle: IO[bytes]) -> Iterator[str]:
+        """The file's lines as text, one by one; a line that is not UTF-8 or is too long is
+        noted (its row is skipped) and stands in as an empty line, so line numbers hold."""
+        number = 0
+        while True:
+            raw = handle.readline(MAX_LINE_BYTES + 1)
+            if not raw:
+                return
+            number += 1
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                while raw and not raw.endswith(b"\n"):
+                    raw = handle.readline(MAX_LINE_BYTES)
+                self._bad_lines[number] = f"is longer than {MAX_LINE_BYTES} bytes"
+                yield "\n"
+                continue
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                self._bad_lines[number] = f"is not UTF-8 text (byte {exc.start + 1})"
+                yield "\n"
+                continue
+            # Excel writes a byte order mark before the header.
+            yield text.removeprefix(_BOM) if number == 1 else text
 
     def _positions(self, header: list[str]) -> dict[str, int]:
         by_name = {name.strip(): index for index, name in enumerate(header)}
@@ -198,28 +236,54 @@ class CsvReplay:
             )
         return positions
 
+    def _rows(self, rows: Any) -> Iterator[tuple[int, list[str] | str]]:
+        """(line, cells) of each row, or (line, why) for a row that cannot be read as CSV;
+        `line` is the row's last physical line, as csv counts them."""
+        last = 0
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                last = rows.line_num
+                yield last, str(exc)
+                continue
+            first, last = last + 1, rows.line_num
+            bad = next(
+                (self._bad_lines[n] for n in range(first, last + 1) if n in self._bad_lines), None
+            )
+            yield last, row if bad is None else bad
+
     def _readings(self, rows: Any) -> Iterator[Reading]:
-        header = next(rows, None)
-        if header is None:
+        numbered = self._rows(rows)
+        line, header = next(numbered, (0, []))
+        if not header:
             raise InputError(f"Replay file {self.path} is empty; it needs a header row.")
+        if isinstance(header, str):
+            raise InputError(f"Replay file {self.path}: its header (line {line}) {header}.")
         positions = self._positions(header)
         shift: int | None = None
-        for row in rows:
-            if not row or all(not cell.strip() for cell in row):
+        for line, row in numbered:
+            if isinstance(row, list) and (not row or all(not cell.strip() for cell in row)):
                 continue
             self.rows_read += 1
-            line = rows.line_num
             try:
+                if isinstance(row, str):
+                    raise _RowError(row)
                 values = self._parse(row, positions)
+                if shift is None:
+                    shift = 0 if self.start_ms is None else self.start_ms - values["event_time"]
+                for field in ("event_time", "onset_time"):
+                    if values[field] is None:
+                        continue
+                    # The onset is re-based with the readings, so it keeps its place among them.
+                    values[field] += shift
+                    if not event_time_in_range(values[field]):
+                        raise _RowError(f"{field} re-based lies outside {EVENT_TIME_RANGE}")
             except _RowError as exc:
                 self.problems.append(RowProblem(line, str(exc)))
                 continue
-            if shift is None:
-                shift = 0 if self.start_ms is None else self.start_ms - values["event_time"]
-            values["event_time"] += shift
-            if values["onset_time"] is not None:
-                # Re-based with the readings, so the onset keeps its place among them.
-                values["onset_time"] += shift
             yield Reading(**values)
 
     def _parse(self, row: list[str], positions: dict[str, int]) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from medrical.simulation.physiology import (
 from medrical.simulation.reading import Reading
 from medrical.simulation.scenario import MIX, Scenario, resolve_scenarios
 from medrical.simulation.shard import WHOLE_WARD, Shard
+from medrical.timestamps import EVENT_TIME_RANGE, event_time_in_range
 
 Cadence = Literal["monitor", "ward"]
 CADENCES: Final[tuple[str, ...]] = get_args(Cadence)
@@ -73,6 +74,14 @@ _RR_LOW, _RR_HIGH = (int(bound) for bound in SURVIVABLE_BOUNDS["respiratory_rate
 
 
 _NORMAL_BITS: Final = 14
+
+MAX_INTERVAL_S: Final = 86_400
+"""Readings at most a day apart: NEWS2 observations are never rarer."""
+
+MAX_PATIENTS: Final = 1_000_000
+"""The most patients one Simulator holds: each is drawn and kept in memory (about 1 KiB)
+before the first reading, so a million take about a GiB and minutes; more would only exhaust
+the machine. A larger ward is simulated in shards."""
 
 
 @functools.cache
@@ -211,6 +220,13 @@ class Simulator:
             raise InputError(
                 f"The number of patients must be a whole number >= 1, not {patients!r}."
             )
+        held = len(shard.numbers(patients))
+        if held > MAX_PATIENTS:
+            raise InputError(
+                f"{held:,} patients are more than one simulator holds ({MAX_PATIENTS:,}): each "
+                "is kept in memory, about 1 KiB each.",
+                hint="Simulate fewer, or split the ward into shards, each simulated apart.",
+            )
         if shard.count > patients:
             raise InputError(
                 f"A ward of {patients} patient(s) cannot be split {shard.count} ways: "
@@ -219,9 +235,10 @@ class Simulator:
             )
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise InputError(f"The seed must be a whole number, not {seed!r}.")
-        if not math.isfinite(interval_s) or interval_s < 0.001:
+        if not math.isfinite(interval_s) or not 0.001 <= interval_s <= MAX_INTERVAL_S:
             raise InputError(
-                f"The interval must be at least 0.001 s (one millisecond), not {interval_s!r}."
+                f"The interval must lie between 0.001 s (one millisecond) and {MAX_INTERVAL_S} s "
+                f"(a day), not {interval_s!r}."
             )
         if cadence not in CADENCES:
             raise InputError(
@@ -238,6 +255,14 @@ class Simulator:
         self.interval_s = interval_s
         self.interval_ms = round(interval_s * 1000)
         self.start_ms = int(time.time() * 1000) if start_ms is None else start_ms
+        if not (
+            event_time_in_range(self.start_ms)
+            and event_time_in_range(self.start_ms + self.interval_ms - 1)
+        ):
+            raise InputError(
+                f"The start leaves no room for a round of readings within {EVENT_TIME_RANGE}.",
+                hint="Give a --start between 0001-01-01 and 9999-12-30.",
+            )
         self.cadence: Cadence = cadence
         self.artifact_rate = artifact_rate
         self.ward_size = patients
@@ -427,3 +452,5 @@ class Simulator:
                 )
             first_round = False
             round_start += interval_ms
+            if not event_time_in_range(round_start + interval_ms - 1):
+                return  # the calendar ends (year 9999) before the next round would
