@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from medrical.news2 import Consciousness, News2Score, Parameter, SpO2Scale, Vitals, score
+from medrical.news2 import (
+    Consciousness,
+    News2Score,
+    Parameter,
+    SpO2Scale,
+    Vitals,
+    check_plausible,
+    score,
+)
+from medrical.simulation.physiology import SURVIVABLE_BOUNDS
 
 _DISCLAIMER = "Medrical is not a medical device; this score is not for clinical use."
 
@@ -44,6 +53,18 @@ def news2(
     ] = False,
 ) -> None:
     """Compute a NEWS2 score (RCP 2017) from one set of observations."""
+    # What a living patient can show, as replayed files are held to; beyond it lies a typing
+    # slip, which must not score as a very sick patient.
+    survivable = {
+        parameter: SURVIVABLE_BOUNDS[parameter.value]
+        for parameter in Parameter
+        if parameter.value in SURVIVABLE_BOUNDS
+    }
+    check_plausible(Parameter.RESPIRATORY_RATE, respiratory_rate, survivable)
+    check_plausible(Parameter.SPO2, spo2, survivable)
+    check_plausible(Parameter.SYSTOLIC_BP, systolic_bp, survivable)
+    check_plausible(Parameter.HEART_RATE, heart_rate, survivable)
+    check_plausible(Parameter.BODY_TEMPERATURE, body_temperature, survivable)
     vitals = Vitals(
         respiratory_rate=respiratory_rate,
         spo2=spo2,

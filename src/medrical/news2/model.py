@@ -148,11 +148,16 @@ PLAUSIBLE_RANGES: Mapping[Parameter, tuple[float, float]] = MappingProxyType(
 )
 
 
-def check_plausible(parameter: Parameter, value: float | None) -> None:
-    """Raise VitalSignRangeError if `value` lies outside PLAUSIBLE_RANGES; None passes."""
+def check_plausible(
+    parameter: Parameter,
+    value: float | None,
+    ranges: Mapping[Parameter, tuple[float, float]] = PLAUSIBLE_RANGES,
+) -> None:
+    """Raise VitalSignRangeError if `value` lies outside its range in `ranges` (by default
+    PLAUSIBLE_RANGES; NaN lies outside every range); None passes."""
     if value is None:
         return
-    lower, upper = PLAUSIBLE_RANGES[parameter]
+    lower, upper = ranges[parameter]
     if not lower <= value <= upper:
         raise VitalSignRangeError(parameter, value, lower, upper)
 

@@ -108,7 +108,11 @@ def score_body_temperature(celsius: float) -> int:
     """Half-open bands, as the chart's one-decimal readings imply.
 
     <=35.0: 3 | (35.0, 36.0]: 1 | (36.0, 38.0]: 0 | (38.0, 39.0]: 1 | >39.0: 2.
+
+    The chart reads thermometers in 0.1 °C steps, so a finer value is first rounded to the
+    step it would be shown as: 35.04 is read, shown and scored as 35.0.
     """
+    celsius = round(celsius, 1)
     if celsius <= 35.0:
         return 3
     if celsius <= 36.0:
