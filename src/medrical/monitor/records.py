@@ -32,7 +32,7 @@ GROUP_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 
 
 def check_group(group: str) -> str:
-    if not GROUP_PATTERN.match(group):
+    if not GROUP_PATTERN.fullmatch(group):
         raise InputError(
             f"consumer group {group!r} cannot name a state topic: use 1-100 letters, digits, "
             "'.', '_' or '-'.",

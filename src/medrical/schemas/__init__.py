@@ -52,7 +52,7 @@ def check_record(record: dict[str, Any], name: str = BIOMETRICS_VALUE) -> None:
 
 def check_topic(topic: str) -> str:
     """Accept a topic the sink can map to a table; raise InputError naming the rule otherwise."""
-    if not TOPIC_PATTERN.match(topic):
+    if not TOPIC_PATTERN.fullmatch(topic):
         raise InputError(
             f"topic {topic!r} cannot be stored by the sink: it must match "
             "biometrics_<name>, where <name> is 1-40 lowercase letters, digits or underscores "
