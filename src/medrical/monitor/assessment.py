@@ -8,6 +8,7 @@ hours of a hundred patients at one reading a second stay a few hundred records.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ from medrical.news2 import ClinicalRisk
 from medrical.simulation import Simulator
 
 HOUR_MS = 3_600_000
+MAX_HOURS = 366 * 24
 DEFAULT_IGNORED = frozenset({"recovery"})
 
 
@@ -81,8 +83,11 @@ def simulate(
 
     `raised_at` is the event time itself: no pipeline, so delays are the policy's alone.
     """
-    if hours <= 0:
-        raise InputError(f"the simulated time must be positive, not {hours!r} hours")
+    if not (math.isfinite(hours) and 0 < hours <= MAX_HOURS):
+        raise InputError(
+            f"the simulated time must be more than 0 and at most {MAX_HOURS} hours (a year), "
+            f"not {hours!r}."
+        )
     engine = AlertEngine(policy)
     end = simulator.start_ms + round(hours * HOUR_MS)
     boundaries = BoundaryReadings()

@@ -29,8 +29,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from medrical.errors import InputError
 from medrical.monitor.alerts import AlertKind
 from medrical.news2 import ClinicalRisk
+from medrical.simulation.scenario import builtin_scenario_names
 
 HOUR_MS = 3_600_000
 STABLE_SCENARIOS = frozenset({"stable"})
@@ -130,8 +132,17 @@ def evaluate(
     stable_scenarios: frozenset[str] = STABLE_SCENARIOS,
     ignored_scenarios: frozenset[str] = frozenset(),
 ) -> dict[str, ScenarioReport]:
-    """Alert quality per scenario, keyed and sorted by scenario name."""
+    """Alert quality per scenario, keyed and sorted by scenario name.
+
+    Raises InputError when a scenario to ignore is neither built in nor in the readings: a
+    misspelt name would otherwise leave the report as it was, silently."""
     ordered = sorted(readings, key=lambda r: r.event_time)
+    unknown = ignored_scenarios - {r.scenario for r in ordered} - set(builtin_scenario_names())
+    if unknown:
+        raise InputError(
+            f"no scenario named {', '.join(sorted(map(repr, unknown)))} to ignore.",
+            hint=f"Built-in scenarios: {', '.join(builtin_scenario_names())}; or 'none'.",
+        )
     # Explicit onsets win for their patients; everyone else's come from the labels.
     onsets = {**deterioration_onsets(ordered, stable_scenarios), **(onsets or {})}
 
