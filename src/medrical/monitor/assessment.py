@@ -85,7 +85,7 @@ def simulate(
     """
     if not (math.isfinite(hours) and 0 < hours <= MAX_HOURS):
         raise InputError(
-            f"the simulated time must be more than 0 and at most {MAX_HOURS} hours (a year), "
+            f"the simulated time must be positive and at most {MAX_HOURS} hours (a year), "
             f"not {hours!r}."
         )
     engine = AlertEngine(policy)
