@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from medrical.dashboard.routes.stream import parse_last_event_id
 from medrical.errors import ExitCode, InputError
 from medrical.monitor.records import check_group
 from medrical.schemas import check_topic
@@ -268,3 +269,24 @@ def test_evaluate_still_ignores_a_built_in_scenario() -> None:
         *("--ignore", "sepsis", "--json"),
     )
     assert outcome.code == 0, outcome.stderr
+
+
+# --- digits that are not ASCII -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("answer", ["²", "٣", "9" * 5000])
+def test_a_port_answered_in_other_digits_is_asked_again(answer: str) -> None:
+    # Kafka (2), registry (2) and Connect (2) questions, the PostgreSQL host, then its port.
+    outcome = run_cli(
+        "configure", "--interactive", input="\n" * 7 + f"{answer}\n5433\n" + "\n" * 10
+    )
+    assert outcome.code == 0, outcome.stderr
+    assert "Traceback" not in outcome.stderr
+    assert "Please answer a port number between 1 and 65535." in outcome.stderr
+    shown = run_cli("config", "show", "--json")
+    assert json.loads(shown.stdout)["settings"]["postgres.port"]["value"] == 5433
+
+
+@pytest.mark.parametrize("seq", ["²", "٣", "9" * 5000, "", "-1"])
+def test_a_resumed_stream_from_an_id_in_other_digits_starts_afresh(seq: str) -> None:
+    assert parse_last_event_id(f"abc-{seq}", "abc") is None

@@ -59,7 +59,8 @@ def _ask_port(label: str, current: int | None) -> int | None:
         answer = _ask(label, current)
         if answer is None:
             return None
-        if answer.isdigit() and 1 <= int(answer) <= 65535:
+        # ASCII digits only: str.isdigit also accepts "²", which int() refuses.
+        if answer.isascii() and answer.isdigit() and len(answer) <= 5 and 1 <= int(answer) <= 65535:
             return int(answer)
         typer.echo("Please answer a port number between 1 and 65535.", err=True)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Sequence
 
@@ -65,12 +66,17 @@ def event_id(instance: str, seq: int) -> str:
     return f"{instance}-{seq}"
 
 
+_CHANGE_NUMBER = re.compile(r"[0-9]{1,20}")
+
+
 def parse_last_event_id(text: str | None, instance: str) -> int | None:
     """The change number to resume from, or None (send a snapshot) if the id is not ours."""
     if text is None:
         return None
     owner, _, seq = text.strip().rpartition("-")
-    if owner != instance or not seq.isdigit():
+    # ASCII digits only (str.isdigit also accepts "²", which int() refuses), and no more than
+    # a change number can have (int() refuses thousands of digits).
+    if owner != instance or not _CHANGE_NUMBER.fullmatch(seq):
         return None
     return int(seq)
 
