@@ -21,7 +21,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 def recording_client(paths: list[str]) -> ConnectClient:
     def answer(request: httpx.Request) -> httpx.Response:
-        paths.append(request.url.raw_path.decode())
+        paths.append(request.url.raw_path.decode().partition("?")[0])  # the path, no query
         return httpx.Response(404, json={"message": "not found"})
 
     client = ConnectClient(ConnectSettings(url="http://127.0.0.1:1"))
@@ -45,10 +45,12 @@ def test_a_connector_name_is_one_encoded_path_segment(name: str, segment: str) -
         assert client.status(name) is None
         assert client.config(name) is None
         assert client.delete(name) is False
+        client.restart(name)
     assert paths == [
         f"/connectors/{segment}/status",
         f"/connectors/{segment}/config",
         f"/connectors/{segment}",
+        f"/connectors/{segment}/restart",
     ]
 
 
