@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from medrical.dashboard.app import DashboardSettings
+from medrical.dashboard.app import DashboardSettings, parse_last_event_id
 from medrical.dashboard.ward import WardState
 from tests.unit.test_dashboard_api import FakeStore, client_for
 
@@ -66,3 +66,21 @@ def test_any_request(method: str, path: str, headers: dict[str, str], body: byte
         assert headers.get("origin", f"http://{HOST}") == f"http://{HOST}"
         assert headers.get("content-type") == "application/json"
         assert set(store.rows) == {"a-1"}
+
+
+digits_of_any_script = st.text(st.characters(categories=["Nd", "No"]), min_size=1, max_size=6)
+change_number = st.one_of(
+    st.text(max_size=30),
+    digits_of_any_script,
+    st.integers(min_value=0).map(str),
+    st.integers(min_value=1, max_value=6000).map(lambda length: "9" * length),
+)
+
+
+@given(seq=change_number)
+def test_any_last_event_id_resumes_from_a_number_or_starts_afresh(seq: str) -> None:
+    # A reconnecting page sends back the id it last saw; a forged one must not break the stream.
+    resumed = parse_last_event_id(f"abc-{seq}", "abc")
+    if resumed is not None:
+        assert seq.strip().isascii()
+        assert resumed == int(seq.strip())
