@@ -6,7 +6,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from medrical.dashboard.app import DashboardSettings, parse_last_event_id
+from medrical.dashboard.context import DashboardSettings
+from medrical.dashboard.routes.stream import parse_last_event_id
 from medrical.dashboard.ward import WardState
 from tests.unit.test_dashboard_api import FakeStore, client_for
 

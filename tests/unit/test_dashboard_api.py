@@ -241,7 +241,7 @@ def test_every_route_but_the_login_needs_access(ward: WardState, store: FakeStor
             path = route.path.replace("{patient_id:path}", "P-1").replace("{alert_id}", "a-1")
             for method in route.methods or ():
                 # A write is sent as JSON, so that the cross-site check lets it reach access.
-                body = {} if method not in ("GET", "HEAD") else None
+                body: dict[str, str] | None = {} if method not in ("GET", "HEAD") else None
                 response = client.request(method, path, json=body, follow_redirects=False)
                 assert response.status_code in (401, 303), f"{method} {route.path} is open"
                 assert "script-src 'self'" in response.headers["content-security-policy"]
