@@ -103,6 +103,19 @@ def test_a_simulated_stream_ends_with_the_calendar() -> None:
     ]
 
 
+@pytest.mark.parametrize("start", ["0001-01-01T00:00:00Z", "9999-12-31T00:00:00Z"])
+def test_onsets_beyond_the_calendar_are_written_at_its_edge(start: str) -> None:
+    # Patients admitted past their onset meet it before the start; slow ones, long after.
+    outcome = run_cli(
+        *("produce", "--dry-run", "--count", "40", "--patients", "20", "--seed", "1"),
+        *("--start", start),
+    )
+    assert outcome.code == 0, outcome.stderr
+    onsets = {e["onset_time"] for e in emitted(outcome)} - {None}
+    assert onsets, "some scenario of the mix deteriorates"
+    assert all("0001-01-01T" <= str(onset) <= "9999-12-31T23:59:59.999Z" for onset in onsets)
+
+
 @pytest.mark.parametrize("interval", ["1e15", "86401", "inf", "nan"])
 def test_an_interval_beyond_a_day_is_refused(interval: str) -> None:
     refused(run_cli("produce", "--dry-run", "--count", "3", "--interval", interval), "interval")

@@ -15,6 +15,7 @@ from typing import Final
 from medrical.simulation.physiology import PatientProfile
 from medrical.simulation.reading import CONSCIOUSNESS_LEVELS
 from medrical.simulation.scenario import Insults, Scenario
+from medrical.timestamps import MAX_EVENT_TIME_MS, MIN_EVENT_TIME_MS
 
 _HOUR_MS: Final = 3_600_000
 _NEUTRAL: Final = Insults()
@@ -48,4 +49,7 @@ def onset_time(profile: PatientProfile, scenario: Scenario, start_ms: int) -> in
     if hours is None:
         return None
     # The simulator's scenario clock: (t - start) in hours * pace + entry offset.
-    return start_ms + round((hours - profile.scenario_offset_h) / profile.pace * _HOUR_MS)
+    onset = start_ms + round((hours - profile.scenario_offset_h) / profile.pace * _HOUR_MS)
+    # A stream that starts near year 1 (or ends near 9999) may put the onset beyond the
+    # calendar, where no time can be written; its edge keeps it before (or after) every reading.
+    return min(max(onset, MIN_EVENT_TIME_MS), MAX_EVENT_TIME_MS)
