@@ -14,7 +14,7 @@ from medrical.simulation import FIELD_NAMES, SURVIVABLE_BOUNDS, CsvReplay, Readi
 from medrical.timestamps import event_time_in_range
 
 HEADER = ",".join(FIELD_NAMES)
-GOOD = "P-{n},{t},72,120,80,36.6,97,15,A,false,recorded,1"
+GOOD = "P-{n},{t},72,120,80,36.6,97,15,A,false,recorded,1,{t}"  # onset_time last
 
 # Cells of every kind that breaks parsers: digits of other scripts, signs, huge numbers,
 # separators, quotes, control characters, surrogate-free unicode.
