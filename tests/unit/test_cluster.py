@@ -154,7 +154,7 @@ def test_a_three_broker_stack_has_three_kafka_services(settings: StackSettings) 
     names = [service.name for service in stack.services]
     assert names == ["postgres", "kafka-1", "kafka-2", "kafka-3", "registry", "connect"]
     ports = [port.setting for port in stack.service("kafka-2").ports()]
-    assert ports == ["kafka_2_port", "controller_2_port"]
+    assert ports == ["kafka_2_port", "controller_2_port", "kafka_metrics_port"]
 
 
 def test_up_refuses_another_broker_count_than_the_data_was_made_with(

@@ -103,8 +103,13 @@ STACK_NODE_PORT_FIELDS = (
     "controller_3_port",
     "kafka_sasl_2_port",
     "kafka_sasl_3_port",
+    # The Prometheus JMX exporters; unset, each follows its engine's port (see below).
+    "kafka_metrics_port",
+    "connect_metrics_port",
 )
 KAFKA_NODE_PORT_STEP = 10
+KAFKA_METRICS_PORT_SHIFT = 3
+CONNECT_METRICS_PORT_SHIFT = 1
 STACK_BROKER_COUNTS = (1, 3)
 # Where the stack records how many Kafka nodes its data was formatted for, under stack.home.
 KAFKA_BROKERS_FILE = Path("data") / "kafka-brokers"
@@ -141,6 +146,11 @@ class StackSettings(Section):
     controller_3_port: Port | None = None
     kafka_sasl_2_port: Port | None = None
     kafka_sasl_3_port: Port | None = None
+    # Prometheus metrics of the engines (the JMX exporter agent in Kafka's and Connect's JVMs).
+    # Unset, each node's is its Kafka port + 3 (19095, 19105, 19115) and Connect's its REST
+    # port + 1 (18084), so that a stack whose ports are moved takes its metrics along.
+    kafka_metrics_port: Port | None = None
+    connect_metrics_port: Port | None = None
     java_home: Path | None = None
     kafka_heap_mb: HeapMb = 512
     connect_heap_mb: HeapMb = 512
@@ -179,6 +189,19 @@ class StackSettings(Section):
             return int(chosen)
         base: int = getattr(self, f"{kind}_port")
         return base + KAFKA_NODE_PORT_STEP * (node - 1)
+
+    def kafka_metrics_port_of(self, node: int) -> int:
+        """Where node `node` (1-3) serves its Prometheus metrics."""
+        if self.kafka_metrics_port is not None:
+            return self.kafka_metrics_port + KAFKA_NODE_PORT_STEP * (node - 1)
+        return self.node_port("kafka", node) + KAFKA_METRICS_PORT_SHIFT
+
+    @property
+    def connect_metrics(self) -> int:
+        """Where Kafka Connect serves its Prometheus metrics."""
+        if self.connect_metrics_port is not None:
+            return self.connect_metrics_port
+        return self.connect_port + CONNECT_METRICS_PORT_SHIFT
 
     def bootstrap_servers(self, kind: KafkaPortKind = "kafka") -> str:
         """Every node's address: a client still finds the cluster when one node is down."""

@@ -20,7 +20,13 @@ class ConnectService(Service):
     start_timeout_s = 240.0
 
     def ports(self) -> list[Port]:
-        return [Port("connect_port", self.settings.connect_port)]
+        return [
+            Port("connect_port", self.settings.connect_port),
+            Port("connect_metrics_port", self.settings.connect_metrics),
+        ]
+
+    def metrics_port(self) -> int:
+        return self.settings.connect_metrics
 
     def address(self) -> str:
         scheme = "https" if self.settings.tls else "http"
@@ -75,6 +81,7 @@ class ConnectService(Service):
             [
                 *self.java_command(engines.java, self.settings.connect_heap_mb),
                 *jaas,
+                *self.metrics_agent(engines, "connect"),
                 "-cp",
                 str(engines.folder / "lib" / "*"),
                 "org.apache.kafka.connect.cli.ConnectDistributed",

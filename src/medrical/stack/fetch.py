@@ -57,6 +57,7 @@ def _layout_is_complete(target: Path) -> bool:
         and any((target / "plugins").glob("debezium-connector-jdbc/debezium-connector-jdbc-*.jar"))
         and any((target / "plugins" / "apicurio-converter").glob("*converter*.jar"))
         and (target / "plugins" / "apicurio-converter" / CONVERTER_JAR).is_file()
+        and (target / "agents" / "jmx_prometheus_javaagent.jar").is_file()
     )
 
 

@@ -42,9 +42,15 @@ class KafkaService(Service):
         if self.settings.tls:
             kinds.append("kafka_sasl")
         return [
-            Port(self.settings.node_port_setting(kind, self.node), self.port(kind))
-            for kind in kinds
+            *(
+                Port(self.settings.node_port_setting(kind, self.node), self.port(kind))
+                for kind in kinds
+            ),
+            Port("kafka_metrics_port", self.settings.kafka_metrics_port_of(self.node)),
         ]
+
+    def metrics_port(self) -> int:
+        return self.settings.kafka_metrics_port_of(self.node)
 
     def address(self) -> str:
         if self.settings.tls:
@@ -148,7 +154,13 @@ class KafkaService(Service):
         if not (data / "meta.properties").exists():
             self._format(base[0], classpath, properties)
         return process.spawn(
-            [*base, *classpath, "kafka.Kafka", str(properties)],
+            [
+                *base,
+                *self.metrics_agent(engines, "kafka"),
+                *classpath,
+                "kafka.Kafka",
+                str(properties),
+            ],
             pid_file=self.pid_file,
             log_file=self.log_file,
         )

@@ -60,6 +60,8 @@ class ServiceStatus:
     # Kafka nodes only: the node's roles and the partitions it leads ("topic-partition").
     role: str | None = None
     leads: tuple[str, ...] | None = None
+    # Where its Prometheus metrics are served (Kafka nodes and Connect).
+    metrics: str | None = None
 
 
 class LocalStack:
@@ -124,6 +126,7 @@ class LocalStack:
                     tracked.resident_mib() if tracked else None,
                     role,
                     leads,
+                    _metrics_url(service.metrics_port()),
                 )
             )
         return result
@@ -369,6 +372,10 @@ class LocalStack:
         if name == SUPERVISOR:
             return self.layout.log_file(SUPERVISOR)
         return self.service(name).log_file
+
+
+def _metrics_url(port: int | None) -> str | None:
+    return None if port is None else f"http://{LOOPBACK}:{port}/metrics"
 
 
 def _probed(probe: Callable[[], CheckResult]) -> CheckResult:

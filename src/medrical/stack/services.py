@@ -13,9 +13,10 @@ import subprocess
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
-from medrical.config import StackSettings
+from medrical.config import LOOPBACK, StackSettings
 from medrical.health import CheckResult
 from medrical.stack import rendering
 from medrical.stack.java import JavaRuntime
@@ -82,6 +83,22 @@ class Service(ABC):
     @abstractmethod
     def probe(self) -> CheckResult:
         """Whether it answers as it should, and a short detail."""
+
+    def metrics_port(self) -> int | None:
+        """Where the JVM's Prometheus JMX exporter listens (None: the engine has none)."""
+        return None
+
+    def metrics_agent(self, engines: Engines, rules: str) -> list[str]:
+        """The JVM option that starts the Prometheus JMX exporter on `metrics_port()` of
+        loopback, with the stack's rules file `metrics/<rules>.yaml`."""
+        port = self.metrics_port()
+        if port is None:
+            return []
+        source = resources.files("medrical.stack") / "resources" / "metrics" / f"{rules}.yaml"
+        config = self.layout.etc / f"metrics-{self.name}.yaml"
+        config.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+        agent = engines.folder / "agents" / "jmx_prometheus_javaagent.jar"
+        return [f"-javaagent:{agent}={LOOPBACK}:{port}:{config}"]
 
     def await_ready(self, wait: Waiter) -> None:
         """Wait until the service is ready; services with set-up steps after their first
