@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -15,6 +15,9 @@ from medrical.errors import InputError, StackError
 from medrical.stack import fetch
 from medrical.stack.layout import SERVICES, SUPERVISOR
 from medrical.stack.manager import LocalStack
+
+if TYPE_CHECKING:
+    from medrical.lag import TopicFlow
 
 stack_app = typer.Typer(
     help="Run Kafka, the schema registry, Kafka Connect and PostgreSQL locally.",
@@ -87,8 +90,10 @@ def down() -> None:
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
-    """Show each service, where it listens, its health and resident memory, the supervisor,
-    and every failed connector task (exit 1 if a service is unhealthy or a task failed)."""
+    """Show each service, where it listens, its health and resident memory; per biometrics_*
+    and alerts_* topic the input rate, how far the sinks and the monitor lag (readings and
+    seconds) and the dead letters; the supervisor, and every failed connector task (exit 1 if
+    a service is unhealthy or a task failed)."""
     stack = _stack()
     rows = stack.status()
     for row in rows:
@@ -103,6 +108,8 @@ def status(
             }
             if row.role is not None:
                 entry |= {"role": row.role, "leads": list(row.leads or [])}
+            if row.metrics is not None:
+                entry["metrics"] = row.metrics
             typer.echo(json.dumps(entry))
         else:
             memory = f"{row.resident_mib:7.0f} MiB" if row.resident_mib else "        -  "
@@ -111,7 +118,13 @@ def status(
             detail = row.detail
             if row.role is not None and row.pid is not None:
                 detail += f"; {row.role}, leads {len(row.leads or ())} partition(s)"
+            if row.metrics is not None and row.pid is not None:
+                detail += f"; metrics {row.metrics}"
             typer.echo(f"{row.name:<9} {state:<9} {pid:>7} {memory}  {row.address:<48} {detail}")
+    kafka_up = any(row.healthy for row in rows if row.name.startswith("kafka"))
+    flows = _pipeline_flows(stack) if kafka_up else []
+    for flow in flows:
+        typer.echo(json.dumps(flow.as_json()) if as_json else flow.describe())
     healthy = all(row.healthy for row in rows)
     supervisor = stack.supervisor_pid()
     problems = stack.connector_problems() if rows[-1].healthy else []
@@ -130,6 +143,18 @@ def status(
             typer.echo(problem)
     if not healthy or problems or (rows[-1].healthy and supervisor is None):
         raise typer.Exit(1)
+
+
+def _pipeline_flows(stack: LocalStack) -> list[TopicFlow]:
+    from medrical import lag
+    from medrical.sink.dead_letters import read_dead_letters, summarise
+
+    config = stack.client_config()
+
+    def dead_letters() -> dict[str, int]:
+        return {summary.topic: summary.count for summary in summarise(read_dead_letters(config))}
+
+    return lag.measure(config, dead_letters)
 
 
 @stack_app.command()

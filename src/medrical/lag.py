@@ -1,0 +1,263 @@
+"""How far each stage of the pipeline lags behind its input, per `biometrics_*`/`alerts_*` topic.
+
+A topic's stages are the consumer groups that commit offsets on it: Kafka Connect's sinks
+(group `connect-<connector>`) and the monitor (group `medrical-monitor`, or another group the
+monitor was given whose name starts so). For each, the lag in readings is what lies between its
+committed offsets and the end of each partition, and the lag in seconds is the age of the
+oldest record it has not yet consumed (0 once it has caught up). A topic's input rate is what
+arrived over the last minute, by the records' timestamps.
+
+The figures come from the broker alone (offsets, watermarks and one record per lagging
+partition), so that `stack status` shows them whatever runs or does not run.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from medrical.config import MedricalConfig
+from medrical.errors import ServiceUnavailableError
+from medrical.kafka_clients import client_conf
+
+PIPELINE_TOPICS = re.compile(r"^(biometrics|alerts)_")
+SINK_GROUP_PREFIX = "connect-"
+MONITOR_GROUP_PREFIX = "medrical-monitor"
+RATE_WINDOW_S = 60.0
+_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class StageLag:
+    """One consumer group's distance from the end of one topic."""
+
+    stage: str
+    """"sink" or "monitor"."""
+    group: str
+    readings: int
+    seconds: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "group": self.group,
+            "lag_readings": self.readings,
+            "lag_seconds": round(self.seconds, 1),
+        }
+
+
+@dataclass(frozen=True)
+class TopicFlow:
+    """A pipeline topic: how much came in lately, and how far behind each stage is."""
+
+    topic: str
+    records: int
+    input_per_s: float
+    stages: tuple[StageLag, ...] = ()
+    dead_letters: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "records": self.records,
+            "input_per_s": round(self.input_per_s, 1),
+            "stages": [stage.as_json() for stage in self.stages],
+            "dead_letters": self.dead_letters,
+        }
+
+    def describe(self) -> str:
+        stages = ", ".join(
+            f"{s.stage} {s.readings} behind ({s.seconds:.1f} s)" for s in self.stages
+        )
+        return (
+            f"{self.topic:<28} {self.input_per_s:8.1f}/s  {stages or 'no consumer group'}; "
+            f"{self.dead_letters} dead letter(s)"
+        )
+
+
+def stage_of(group: str) -> str | None:
+    """Which stage a consumer group is, or None for groups that are not a stage (the
+    dashboard's, probes, the monitor's changelog restore)."""
+    if group.startswith(SINK_GROUP_PREFIX):
+        return "sink"
+    if group.startswith(MONITOR_GROUP_PREFIX) and not group.endswith(".restore"):
+        return "monitor"
+    return None
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One partition's watermarks and the offset at the start of the rate window."""
+
+    low: int
+    high: int
+    window_start: int
+
+
+def stage_lag(
+    stage: str,
+    group: str,
+    partitions: Mapping[int, Partition],
+    committed: Mapping[int, int],
+    oldest_unread_ms: Callable[[int, int], int | None],
+    now_ms: int,
+) -> StageLag:
+    """A group's lag over a topic's partitions (pure but for `oldest_unread_ms`, which gives
+    the timestamp of the record at an offset of a partition, or None)."""
+    readings = 0
+    oldest: int | None = None
+    for number, partition in partitions.items():
+        # A partition the group never committed on: everything kept there is still unread.
+        offset = committed.get(number, partition.low)
+        offset = max(offset, partition.low)
+        behind = max(0, partition.high - offset)
+        readings += behind
+        if behind:
+            timestamp = oldest_unread_ms(number, offset)
+            if timestamp is not None and (oldest is None or timestamp < oldest):
+                oldest = timestamp
+    seconds = 0.0 if oldest is None else max(0.0, (now_ms - oldest) / 1000)
+    return StageLag(stage, group, readings, seconds)
+
+
+def input_rate(partitions: Iterable[Partition], window_s: float = RATE_WINDOW_S) -> float:
+    return sum(p.high - p.window_start for p in partitions) / window_s
+
+
+@dataclass
+class _Reader:
+    """The Kafka clients one measurement uses, closed together."""
+
+    config: MedricalConfig
+    admin: AdminClient = field(init=False)
+    consumer: Consumer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.admin = AdminClient(client_conf(self.config))
+        self.consumer = Consumer(
+            client_conf(
+                self.config,
+                **{
+                    "group.id": f"medrical-lag-{uuid.uuid4().hex[:12]}",
+                    "enable.auto.commit": False,
+                    # The monitor's alerts are written in transactions: count what is committed.
+                    "isolation.level": "read_committed",
+                },
+            )
+        )
+
+    def close(self) -> None:
+        self.consumer.close()
+
+    def topics(self) -> dict[str, list[int]]:
+        metadata = self.admin.list_topics(timeout=_TIMEOUT_S)
+        return {
+            name: sorted(topic.partitions)
+            for name, topic in metadata.topics.items()
+            if PIPELINE_TOPICS.match(name) and topic.error is None
+        }
+
+    def partitions(self, topic: str, numbers: Sequence[int], now_ms: int) -> dict[int, Partition]:
+        since = int(now_ms - RATE_WINDOW_S * 1000)
+        found = self.consumer.offsets_for_times(
+            [TopicPartition(topic, n, since) for n in numbers], timeout=_TIMEOUT_S
+        )
+        result = {}
+        for tp in found:
+            low, high = self.consumer.get_watermark_offsets(
+                TopicPartition(topic, tp.partition), timeout=_TIMEOUT_S
+            )
+            # No record at or after the window's start: nothing came in within it.
+            start = high if tp.offset < 0 else tp.offset
+            result[tp.partition] = Partition(low, high, start)
+        return result
+
+    def groups(self) -> list[str]:
+        listed = self.admin.list_consumer_groups(request_timeout=_TIMEOUT_S).result()
+        return sorted(g.group_id for g in listed.valid if stage_of(g.group_id) is not None)
+
+    def committed(self, groups: Sequence[str]) -> dict[str, dict[tuple[str, int], int]]:
+        """Every committed offset of each group, by (topic, partition)."""
+        futures = self.admin.list_consumer_group_offsets(
+            [ConsumerGroupTopicPartitions(group) for group in groups],
+            request_timeout=_TIMEOUT_S,
+        )
+        result: dict[str, dict[tuple[str, int], int]] = {}
+        for group, future in futures.items():
+            answer = future.result()
+            result[group] = {
+                (tp.topic, tp.partition): tp.offset
+                for tp in answer.topic_partitions
+                if tp.offset >= 0 and tp.error is None
+            }
+        return result
+
+    def timestamp_at(self, topic: str, partition: int, offset: int) -> int | None:
+        self.consumer.assign([TopicPartition(topic, partition, offset)])
+        try:
+            message = self.consumer.poll(_TIMEOUT_S / 2)
+            if message is None or message.error() is not None:
+                return None
+            _kind, timestamp = message.timestamp()
+            return int(timestamp) if timestamp > 0 else None
+        finally:
+            self.consumer.unassign()
+
+
+def measure(
+    config: MedricalConfig, dead_letters: Callable[[], Mapping[str, int]] | None = None
+) -> list[TopicFlow]:
+    """Every pipeline topic's flow and each stage's lag, read from Kafka now.
+
+    `dead_letters` gives the sink's dead letters per source topic (read only when given,
+    since it reads the whole dead-letter topic).
+    """
+    reader = _Reader(config)
+    try:
+        now_ms = time.time_ns() // 1_000_000
+        topics = reader.topics()
+        groups = reader.groups()
+        committed = reader.committed(groups) if groups else {}
+        letters = dead_letters() if dead_letters is not None else {}
+        flows = []
+        for topic, numbers in sorted(topics.items()):
+            partitions = reader.partitions(topic, numbers, now_ms)
+            stages = []
+            for group in groups:
+                offsets = {p: o for (t, p), o in committed[group].items() if t == topic}
+                if not offsets:
+                    continue
+                stage = stage_of(group)
+                assert stage is not None  # groups() keeps stages only
+                stages.append(
+                    stage_lag(
+                        stage,
+                        group,
+                        partitions,
+                        offsets,
+                        functools.partial(reader.timestamp_at, topic),
+                        now_ms,
+                    )
+                )
+            flows.append(
+                TopicFlow(
+                    topic=topic,
+                    records=sum(p.high - p.low for p in partitions.values()),
+                    input_per_s=input_rate(partitions.values()),
+                    stages=tuple(stages),
+                    dead_letters=letters.get(topic, 0),
+                )
+            )
+        return flows
+    except KafkaException as exc:
+        raise ServiceUnavailableError("Kafka", f"reading offsets: {exc}") from exc
+    finally:
+        reader.close()

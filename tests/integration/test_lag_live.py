@@ -1,0 +1,139 @@
+"""The lag of every stage on the real engines: a sink that stops shows exactly what it has not
+stored, and drops back to 0 once it runs again; `stack status --json` reports the same."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from medrical import lag
+from medrical.config import MedricalConfig
+from medrical.lag import StageLag
+from medrical.metrics import read_samples
+from medrical.producing import BiometricsProducer
+from medrical.producing.topics import ensure_topic
+from medrical.sink import ConnectClient, sink_config
+from tests.integration.helpers import synthetic_reading, unique_topic, wait_for
+from tests.integration.test_cli_pipeline import run
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def sunk_topic(live_config: MedricalConfig) -> Iterator[tuple[str, str]]:
+    topic = unique_topic("lag")
+    ensure_topic(live_config, topic)
+    name = f"medrical-it-{topic}"
+    with ConnectClient(live_config.connect) as client:
+        client.apply(name, sink_config(live_config, topics_regex=topic))
+        client.wait_running(name, timeout_s=60)
+    yield topic, name
+    with ConnectClient(live_config.connect) as client:
+        client.delete(name)
+
+
+def scrape(url: str) -> dict[str, float]:
+    response = httpx.get(url, timeout=10)
+    response.raise_for_status()
+    return read_samples(response.text)
+
+
+def produce(config: MedricalConfig, topic: str, first: int, count: int) -> None:
+    with BiometricsProducer(config, topic) as producer:
+        for index in range(first, first + count):
+            producer.send(synthetic_reading(index))
+        assert producer.flush(30) == 0
+
+
+def sink_lag(config: MedricalConfig, topic: str, connector: str) -> StageLag | None:
+    for flow in lag.measure(config):
+        if flow.topic == topic:
+            for stage in flow.stages:
+                if stage.group == f"connect-{connector}":
+                    return stage
+    return None
+
+
+def paused(config: MedricalConfig, name: str) -> bool | None:
+    with ConnectClient(config.connect) as client:
+        state = client.status(name)
+    if state is None or state.connector_state != "PAUSED":
+        return None
+    return True if all(task == "PAUSED" for task in state.task_states) else None
+
+
+def test_a_paused_sink_lags_by_what_came_in_and_catches_up_to_zero(
+    live_config: MedricalConfig, sunk_topic: tuple[str, str]
+) -> None:
+    topic, name = sunk_topic
+    produce(live_config, topic, 0, 200)
+    caught_up = wait_for(
+        lambda: (s := sink_lag(live_config, topic, name)) and (s if s.readings == 0 else None),
+        timeout_s=90,
+        what="the sink to store the first 200",
+    )
+    assert caught_up.stage == "sink"
+    assert caught_up.seconds == 0
+    # The engines' own metrics tell the same story, through the JMX exporter.
+    services = {
+        row["service"]: row
+        for row in map(
+            json.loads, run(live_config, "stack", "status", "--json").stdout.splitlines()
+        )
+        if "service" in row
+    }
+    kafka = scrape(services["kafka" if "kafka" in services else "kafka-1"]["metrics"])
+    connect_metrics = scrape(services["connect"]["metrics"])
+    assert (
+        kafka[f'kafka_server_brokertopicmetrics_messagesinpersec_total{{topic="{topic}"}}'] == 200
+    )
+    assert "kafka_server_replicamanager_underreplicatedpartitions" in kafka
+    read = sum(
+        value
+        for key, value in connect_metrics.items()
+        if key.startswith("kafka_connect_sink_task_sink_record_read_total")
+        and f'connector="{name}"' in key
+    )
+    assert read == 200
+    assert (
+        connect_metrics[f'kafka_connect_connector_tasks{{connector="{name}",state="running"}}'] == 1
+    )
+
+    connect = httpx.Client(base_url=str(live_config.connect.url), timeout=15)
+    connect.put(f"/connectors/{name}/pause").raise_for_status()
+    try:
+        wait_for(
+            lambda: paused(live_config, name),
+            timeout_s=60,
+            what="the connector to pause",
+        )
+        produce(live_config, topic, 200, 300)
+        behind = wait_for(
+            lambda: (s := sink_lag(live_config, topic, name)) and (s if s.readings else None),
+            timeout_s=30,
+            what="the paused sink's lag",
+        )
+        assert behind.readings == 300
+        assert behind.seconds > 0
+        outcome = run(live_config, "stack", "status", "--json")
+        flows = [json.loads(line) for line in outcome.stdout.splitlines()]
+        flow = next(entry for entry in flows if entry.get("topic") == topic)
+        assert flow["records"] == 500
+        assert flow["input_per_s"] >= round(300 / lag.RATE_WINDOW_S, 1)
+        assert flow["dead_letters"] == 0
+        stage = next(s for s in flow["stages"] if s["group"] == f"connect-{name}")
+        assert stage["stage"] == "sink"
+        assert stage["lag_readings"] == 300
+        assert stage["lag_seconds"] > 0
+    finally:
+        connect.put(f"/connectors/{name}/resume").raise_for_status()
+        connect.close()
+    after = wait_for(
+        lambda: (s := sink_lag(live_config, topic, name)) and (s if s.readings == 0 else None),
+        timeout_s=90,
+        what="the sink's lag to drop to 0",
+    )
+    assert after.seconds == 0
