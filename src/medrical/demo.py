@@ -86,6 +86,7 @@ def run_demo(
         dashboard=plan.dashboard,
         dashboard_port=plan.dashboard_port,
         metrics=plan.metrics_port is not None,
+        monitor_metrics_port=None if not plan.metrics_port else plan.metrics_port + 1,
     )
     start_companions(config, chosen, config_file=config_file)
     for companion in chosen:
@@ -101,6 +102,8 @@ def run_demo(
         seed = plan.seed if plan.seed is not None else random.SystemRandom().randrange(2**31)
         if plan.metrics_port is not None and plan.dashboard:
             show(f"Dashboard metrics: http://127.0.0.1:{plan.dashboard_port}/metrics")
+        if plan.metrics_port and plan.monitor:
+            show(f"Monitor metrics: http://127.0.0.1:{plan.metrics_port + 1}/metrics")
         with producer_metrics(plan.metrics_port, lambda url: show(f"Producer metrics: {url}")) as (
             metrics
         ):
@@ -169,11 +172,22 @@ class Companion:
 
 
 def companions(
-    *, monitor: bool, dashboard: bool, dashboard_port: int, metrics: bool = False
+    *,
+    monitor: bool,
+    dashboard: bool,
+    dashboard_port: int,
+    metrics: bool = False,
+    monitor_metrics_port: int | None = None,
 ) -> list[Companion]:
     chosen = []
     if monitor:
-        chosen.append(Companion("monitor", ("monitor",)))
+        # With metrics, the monitor's are served on the port after the producer's.
+        args = (
+            ("monitor",)
+            if monitor_metrics_port is None
+            else ("monitor", "--metrics-port", str(monitor_metrics_port))
+        )
+        chosen.append(Companion("monitor", args))
     if dashboard:
         args = ("dashboard", "--port", str(dashboard_port))
         chosen.append(Companion("dashboard", (*args, "--metrics") if metrics else args))

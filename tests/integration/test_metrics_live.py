@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -26,6 +27,7 @@ from medrical.simulation import Simulator
 from tests.integration.helpers import (
     START_MS,
     child_env,
+    monitor_logging_to,
     running_dashboard,
     synthetic_reading,
     unique_topic,
@@ -49,7 +51,9 @@ def messages_in(config: MedricalConfig, topic: str) -> int:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         total = 0
         for partition in partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), 10)
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), 10
+            )
             total += high - low
         return total
     finally:
@@ -94,7 +98,9 @@ def test_producer_counters_move_exactly_with_the_events_produced(
     assert after[delivered_key] == EVENTS
     assert after[failed_key] == 0
     assert after["medrical_producer_delivery_latency_seconds_count"] == EVENTS
-    assert after['medrical_producer_delivery_latency_seconds_bucket{le="+Inf"}'] == EVENTS
+    assert (
+        after['medrical_producer_delivery_latency_seconds_bucket{le="+Inf"}'] == EVENTS
+    )
     assert messages_in(live_config, topic) == EVENTS
 
 
@@ -111,7 +117,10 @@ def test_produce_metrics_port_serves_while_it_runs(live_config: MedricalConfig) 
     try:
         assert process.stderr is not None
         line = wait_for(
-            lambda: _metrics_line(process), timeout_s=60, interval_s=0.1, what="metrics URL"
+            lambda: _metrics_line(process),
+            timeout_s=60,
+            interval_s=0.1,
+            what="metrics URL",
         )
         url = line.split("metrics on ", 1)[1].strip()
         key = f'medrical_producer_events_delivered_total{{topic="{topic}"}}'
@@ -140,7 +149,9 @@ def _metrics_line(process: subprocess.Popen[str]) -> str | None:
     assert process.stderr is not None
     line = process.stderr.readline()
     if not line:
-        raise AssertionError(f"produce ended (exit code {process.poll()}) without metrics")
+        raise AssertionError(
+            f"produce ended (exit code {process.poll()}) without metrics"
+        )
     return line if "metrics on http://" in line else None
 
 
@@ -163,7 +174,9 @@ def test_dashboard_metrics_count_readings_streams_and_pushes(
         warm_up = itertools.count()
 
         def seen() -> bool | None:
-            producer.send({**synthetic_reading(next(warm_up)), "patient_id": "P-WARM-UP"})
+            producer.send(
+                {**synthetic_reading(next(warm_up)), "patient_id": "P-WARM-UP"}
+            )
             producer.flush(10)
             return True if scrape(url)[applied] > 0 else None
 
@@ -193,7 +206,9 @@ def test_dashboard_metrics_count_readings_streams_and_pushes(
                 what="200 more readings counted",
             )
             wait_for(
-                lambda: True if pushes else None, timeout_s=30, what="a batch pushed to the page"
+                lambda: True if pushes else None,
+                timeout_s=30,
+                what="a batch pushed to the page",
             )
         finally:
             reader.join(timeout=60)
@@ -216,3 +231,58 @@ def _follow_stream(base_url: str, opened: threading.Event, pushes: list[str]) ->
             elif line.startswith("event: batch"):
                 pushes.append(line)
                 return
+
+
+def test_monitor_metrics_count_what_it_scored(
+    live_config: MedricalConfig, tmp_path: Path
+) -> None:
+    topic = unique_topic("metrics_mon")
+    group = f"medrical-monitor-it-{topic.rsplit('_', 1)[1]}"
+    with BiometricsProducer(live_config, topic) as producer:
+        for index in range(300):
+            producer.send(synthetic_reading(index, patients=10))
+        assert producer.flush(30) == 0
+    log = tmp_path / "monitor.log"
+    with monitor_logging_to(
+        live_config, topic, group, log, "--metrics-port", "0"
+    ) as process:
+        url = wait_for(
+            lambda: _metrics_url_in(log.read_text()),
+            timeout_s=60,
+            interval_s=0.2,
+            what="URL",
+        )
+
+        def scored_and_committed() -> dict[str, float] | None:
+            found = scrape(url)
+            if found.get("medrical_monitor_readings_scored_total") != 300:
+                return None
+            committed = found.get(
+                "medrical_monitor_transaction_commit_seconds_count", 0
+            )
+            return found if committed > 0 else None
+
+        samples = wait_for(
+            scored_and_committed,
+            timeout_s=120,
+            what="300 readings scored and committed",
+        )
+        lag_key = "medrical_monitor_lag_readings"
+        assert any(key.startswith(lag_key) for key in samples), samples
+        wait_for(
+            lambda: (
+                all(v == 0 for k, v in scrape(url).items() if k.startswith(lag_key))
+                or None
+            ),
+            timeout_s=60,
+            what="no lag left",
+        )
+        assert samples["medrical_monitor_decode_errors_total"] == 0
+        assert samples["medrical_monitor_transactions_total"] >= 1
+    assert process.returncode == 0, log.read_text()
+    assert "scored 300 readings" in log.read_text()
+
+
+def _metrics_url_in(text: str) -> str | None:
+    found = re.search(r"metrics on (http://\S+)", text)
+    return None if found is None else found[1]

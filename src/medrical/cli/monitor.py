@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from contextlib import ExitStack
 from typing import Annotated
 
 import typer
@@ -41,10 +42,12 @@ monitor_app = typer.Typer(
 def monitor(
     ctx: typer.Context,
     group: Annotated[
-        str, typer.Option(help="Consumer group; monitors in one group share the partitions.")
+        str,
+        typer.Option(help="Consumer group; monitors in one group share the partitions."),
     ] = DEFAULT_GROUP,
     topics: Annotated[
-        str, typer.Option(help="Regular expression of the input topics (librdkafka: ^...).")
+        str,
+        typer.Option(help="Regular expression of the input topics (librdkafka: ^...)."),
     ] = DEFAULT_TOPICS,
     instance_id: Annotated[
         str | None,
@@ -54,7 +57,8 @@ def monitor(
         ),
     ] = None,
     commit_interval: Annotated[
-        float, typer.Option(help="Seconds per transaction: alerts become visible this often.")
+        float,
+        typer.Option(help="Seconds per transaction: alerts become visible this often."),
     ] = 0.1,
     connector: Annotated[
         bool,
@@ -70,6 +74,15 @@ def monitor(
         float,
         typer.Option(help="Seconds to wait for Kafka when it stops answering; past that, exit 69."),
     ] = DEFAULT_OUTAGE_TIMEOUT_S,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=65535,
+            help="Serve Prometheus metrics at http://127.0.0.1:PORT/metrics (0: any free port) "
+            "[default: off].",
+        ),
+    ] = None,
 ) -> None:
     """Run the monitor until SIGINT or SIGTERM, then print what it scored and raised."""
     if ctx.invoked_subcommand is not None:
@@ -96,7 +109,22 @@ def monitor(
             ward = WardView()
         else:
             log.warning("--view needs a terminal; running without it")
-    with StopOnSignals(StopFlag()) as stop, StreamMonitor(config, options, observer=ward) as mon:
+    with ExitStack() as running:
+        on_commit = None
+        if metrics_port is not None:
+            from medrical.metrics import serve_metrics
+            from medrical.monitor.metrics import MonitorMetrics
+
+            metrics = MonitorMetrics()
+            host, port = running.enter_context(serve_metrics(metrics.registry, metrics_port))
+            typer.echo(f"metrics on http://{host}:{port}/metrics", err=True)
+            on_commit = metrics.committed
+        stop = running.enter_context(StopOnSignals(StopFlag()))
+        mon = running.enter_context(
+            StreamMonitor(config, options, observer=ward, on_commit=on_commit)
+        )
+        if metrics_port is not None:
+            metrics.watch(mon)
         log.info("monitoring %s as group %s", topics, group)
         summary = mon.run(stop) if ward is None else _run_with_view(mon, ward, stop)
     if stop.reason:
@@ -141,10 +169,12 @@ def evaluate(
         ),
     ] = False,
     patients: Annotated[
-        int, typer.Option(help="Simulated patients.", rich_help_panel=_EVALUATE_SIMULATED)
+        int,
+        typer.Option(help="Simulated patients.", rich_help_panel=_EVALUATE_SIMULATED),
     ] = 100,
     hours: Annotated[
-        float, typer.Option(help="Simulated hours.", rich_help_panel=_EVALUATE_SIMULATED)
+        float,
+        typer.Option(help="Simulated hours.", rich_help_panel=_EVALUATE_SIMULATED),
     ] = 12.0,
     scenario: Annotated[
         str,
@@ -205,7 +235,12 @@ def evaluate(
                 f"--start must be an ISO-8601 time such as {EVALUATION_START}, not {start!r}."
             ) from None
         simulator = Simulator(
-            patients, seed, scenario, interval_s=interval, cadence=mode, start_ms=start_ms
+            patients,
+            seed,
+            scenario,
+            interval_s=interval,
+            cadence=mode,
+            start_ms=start_ms,
         )
         result = assessment.simulate(simulator, hours, ignored_scenarios=ignored)
     else:

@@ -42,7 +42,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -200,11 +200,14 @@ class StreamMonitor:
         options: MonitorOptions | None = None,
         *,
         observer: MonitorObserver | None = None,
+        on_commit: Callable[[float], None] | None = None,
     ) -> None:
+        """`on_commit` is told how many seconds each transaction's commit took."""
         self.options = opts = options or MonitorOptions()
         self.summary = MonitorSummary()
         self._config = config
         self._observer = observer
+        self._on_commit = on_commit
         self._outage = Outage(opts.kafka_outage_timeout_s)
         instance = opts.instance_id or uuid.uuid4().hex[:12]
         extra = dict(config.kafka.extra)
@@ -377,7 +380,8 @@ class StreamMonitor:
     def _emit(self, part: PartitionState, alert: Alert) -> None:
         topic = part.alerts_topic
         key = self._alert_key(
-            {"patient_id": alert.patient_id}, SerializationContext(topic, MessageField.KEY)
+            {"patient_id": alert.patient_id},
+            SerializationContext(topic, MessageField.KEY),
         )
         value = self._alert_value(
             alert_record(alert), SerializationContext(topic, MessageField.VALUE)
@@ -395,7 +399,10 @@ class StreamMonitor:
             return
         parts = list(self._partitions.values())
         offsets = [tp for part in parts if (tp := self._store.flush(part, self._output))]
+        started = time.monotonic()
         self._output.commit(offsets, self._consumer.consumer_group_metadata())
+        if self._on_commit is not None:
+            self._on_commit(time.monotonic() - started)
         self._pending_since = None
         for part in parts:
             self._store.committed(part)
@@ -495,7 +502,8 @@ class StreamMonitor:
                 tp.topic, tp.partition, self.options.group, self.options.policy
             )
         log.info(
-            "assigned %s", ", ".join(f"{t.topic}[{t.partition}]" for t in assigned) or "nothing"
+            "assigned %s",
+            ", ".join(f"{t.topic}[{t.partition}]" for t in assigned) or "nothing",
         )
 
     def _on_revoke(self, consumer: Consumer, revoked: list[TopicPartition]) -> None:
@@ -548,7 +556,8 @@ class StreamMonitor:
             if exc.http_status_code == 404:  # a message framed with an id nobody registered
                 raise WireFormatError(f"unknown schema id {schema_id}") from exc
             raise ServiceUnavailableError(
-                "schema registry", f"cannot fetch the schema with id {schema_id} ({exc})."
+                "schema registry",
+                f"cannot fetch the schema with id {schema_id} ({exc}).",
             ) from exc
         if text is None:
             raise InputError(f"the schema registry holds no schema text for id {schema_id}")
@@ -573,6 +582,24 @@ class StreamMonitor:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+def lag_of(monitor: StreamMonitor) -> dict[tuple[str, int], int]:
+    """Readings behind the end of each assigned partition, by what the client last heard of
+    the end (no request to the broker): for the metrics, from another thread."""
+    lags = {}
+    for (topic, partition), part in list(monitor._partitions.items()):
+        if part.next_offset is None:
+            continue
+        try:
+            _low, high = monitor._consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), cached=True
+            )
+        except KafkaException:  # not fetched from yet
+            continue
+        if high >= 0:
+            lags[(topic, partition)] = max(0, high - part.next_offset)
+    return lags
 
 
 def partitions_of(monitor: StreamMonitor) -> Mapping[tuple[str, int], AlertEngine]:
