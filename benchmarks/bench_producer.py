@@ -26,7 +26,7 @@ import struct
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from confluent_kafka import Producer
@@ -182,6 +182,22 @@ def bench_large_ward(config: MedricalConfig, topic: str, count: int) -> tuple[fl
     return rate, drawn_s, added_mib
 
 
+def drop_topics(config: MedricalConfig, topics: Collection[str]) -> None:
+    """Delete a run's topics and their subjects."""
+    for topic in topics:
+        delete_topic(config, topic)
+    registry = registry_client(config)
+    try:
+        for topic in topics:
+            for subject in (f"{topic}-key", f"{topic}-value"):
+                try:
+                    registry.delete_subject(subject)
+                except Exception as exc:  # leftovers are harmless; say so and go on
+                    print(f"could not delete subject {subject}: {exc}", file=sys.stderr)
+    finally:
+        registry.close()
+
+
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
     config = load_config()
@@ -209,18 +225,7 @@ def main() -> None:
         figures["large"] = large
         figures["raw2"] = bench_raw(config, topics["raw2"], batch)
     finally:
-        for topic in topics.values():
-            delete_topic(config, topic)
-        registry = registry_client(config)
-        try:
-            for topic in topics.values():
-                for subject in (f"{topic}-key", f"{topic}-value"):
-                    try:
-                        registry.delete_subject(subject)
-                    except Exception as exc:  # leftovers are harmless; say so and go on
-                        print(f"could not delete subject {subject}: {exc}", file=sys.stderr)
-        finally:
-            registry.close()
+        drop_topics(config, topics.values())
     baseline = (figures["raw"] + figures["raw2"]) / 2
     print(f"events per run: {count:,} (acks=all, idempotent, lz4, 3 partitions)")
     print(

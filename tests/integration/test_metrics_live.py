@@ -51,9 +51,7 @@ def messages_in(config: MedricalConfig, topic: str) -> int:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         total = 0
         for partition in partitions:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), 10
-            )
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), 10)
             total += high - low
         return total
     finally:
@@ -98,9 +96,7 @@ def test_producer_counters_move_exactly_with_the_events_produced(
     assert after[delivered_key] == EVENTS
     assert after[failed_key] == 0
     assert after["medrical_producer_delivery_latency_seconds_count"] == EVENTS
-    assert (
-        after['medrical_producer_delivery_latency_seconds_bucket{le="+Inf"}'] == EVENTS
-    )
+    assert after['medrical_producer_delivery_latency_seconds_bucket{le="+Inf"}'] == EVENTS
     assert messages_in(live_config, topic) == EVENTS
 
 
@@ -149,9 +145,7 @@ def _metrics_line(process: subprocess.Popen[str]) -> str | None:
     assert process.stderr is not None
     line = process.stderr.readline()
     if not line:
-        raise AssertionError(
-            f"produce ended (exit code {process.poll()}) without metrics"
-        )
+        raise AssertionError(f"produce ended (exit code {process.poll()}) without metrics")
     return line if "metrics on http://" in line else None
 
 
@@ -174,9 +168,7 @@ def test_dashboard_metrics_count_readings_streams_and_pushes(
         warm_up = itertools.count()
 
         def seen() -> bool | None:
-            producer.send(
-                {**synthetic_reading(next(warm_up)), "patient_id": "P-WARM-UP"}
-            )
+            producer.send({**synthetic_reading(next(warm_up)), "patient_id": "P-WARM-UP"})
             producer.flush(10)
             return True if scrape(url)[applied] > 0 else None
 
@@ -233,9 +225,7 @@ def _follow_stream(base_url: str, opened: threading.Event, pushes: list[str]) ->
                 return
 
 
-def test_monitor_metrics_count_what_it_scored(
-    live_config: MedricalConfig, tmp_path: Path
-) -> None:
+def test_monitor_metrics_count_what_it_scored(live_config: MedricalConfig, tmp_path: Path) -> None:
     topic = unique_topic("metrics_mon")
     group = f"medrical-monitor-it-{topic.rsplit('_', 1)[1]}"
     with BiometricsProducer(live_config, topic) as producer:
@@ -243,9 +233,7 @@ def test_monitor_metrics_count_what_it_scored(
             producer.send(synthetic_reading(index, patients=10))
         assert producer.flush(30) == 0
     log = tmp_path / "monitor.log"
-    with monitor_logging_to(
-        live_config, topic, group, log, "--metrics-port", "0"
-    ) as process:
+    with monitor_logging_to(live_config, topic, group, log, "--metrics-port", "0") as process:
         url = wait_for(
             lambda: _metrics_url_in(log.read_text()),
             timeout_s=60,
@@ -257,9 +245,7 @@ def test_monitor_metrics_count_what_it_scored(
             found = scrape(url)
             if found.get("medrical_monitor_readings_scored_total") != 300:
                 return None
-            committed = found.get(
-                "medrical_monitor_transaction_commit_seconds_count", 0
-            )
+            committed = found.get("medrical_monitor_transaction_commit_seconds_count", 0)
             return found if committed > 0 else None
 
         samples = wait_for(
@@ -270,10 +256,7 @@ def test_monitor_metrics_count_what_it_scored(
         lag_key = "medrical_monitor_lag_readings"
         assert any(key.startswith(lag_key) for key in samples), samples
         wait_for(
-            lambda: (
-                all(v == 0 for k, v in scrape(url).items() if k.startswith(lag_key))
-                or None
-            ),
+            lambda: all(v == 0 for k, v in scrape(url).items() if k.startswith(lag_key)) or None,
             timeout_s=60,
             what="no lag left",
         )
