@@ -8,6 +8,7 @@ example one started with `medrical stack up`), and leave it running.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import signal
@@ -22,6 +23,7 @@ import pytest
 from medrical.config import MedricalConfig, StackSettings, load_config
 from medrical.stack.layout import StackLayout
 from medrical.stack.manager import LocalStack
+from medrical.waiting import poll
 
 # Test ports, away from both the well-known ones and the stack's own defaults, so that tests
 # can run beside a developer's `medrical stack up`; MEDRICAL_TEST_PORT_OFFSET shifts them all
@@ -61,6 +63,36 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if _own_config_dir is not None:
         shutil.rmtree(_own_config_dir, ignore_errors=True)
         os.environ.pop("MEDRICAL_CONFIG_DIR", None)
+
+
+def running_children() -> list[str]:
+    """This process's child processes that still run (zombies aside), as "PID command"."""
+    found = []
+    for listing in Path("/proc/self/task").glob("*/children"):
+        for pid in listing.read_text().split():
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:  # ended meanwhile
+                continue
+            if state != "Z":
+                shown = command.replace(b"\0", b" ").decode(errors="replace").strip()
+                found.append(f"{pid} {shown}")
+    return found
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Every test stops and reaps what it started: a child left running would outlive the
+    run (and its Popen warn "subprocess is still running" at exit)."""
+    gc.collect()  # a Popen nobody holds any more reaps its ended child
+    left = poll(running_children, timeout_s=10, interval_s=0.2, done=lambda found: not found)
+    if left:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_sep("=", "child processes still running after the tests", red=True)
+            for line in left:
+                reporter.write_line(f"  {line[:300]}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @contextmanager
