@@ -402,7 +402,9 @@ def test_alert_to_dict_is_json_ready() -> None:
         "raised_at",
         "message",
         "scenario",
+        "policy",
     }
+    assert document["policy"] == "news2"
 
 
 @pytest.mark.parametrize(

@@ -362,3 +362,14 @@ def test_the_docs_example_policy_loads_and_scores(
     assert verdict.risk is MEDIUM
     assert any("rising" in reason for reason in verdict.reasons)
     assert not policy.assess(observe(heart_rate=None)).complete
+
+
+def test_alert_ids_keep_news2_and_set_other_policies_apart() -> None:
+    from medrical.monitor import AlertKind, alert_id
+
+    news2_id = alert_id("P-1", AlertKind.ESCALATION, 1000)
+    assert alert_id("P-1", AlertKind.ESCALATION, 1000, "news2") == news2_id
+    assert alert_id("P-1", AlertKind.ESCALATION, 1000, "mews") != news2_id
+    assert alert_id("P-1", AlertKind.ESCALATION, 1000, "mews") != alert_id(
+        "P-1", AlertKind.ESCALATION, 1000, "qsofa"
+    )

@@ -21,15 +21,22 @@ class AlertKind(StrEnum):
 
 # Fixed for ever: changing it would change every alert id and break de-duplication downstream.
 ALERT_ID_NAMESPACE = uuid.UUID("6f0b3c1e-5d2a-5b8e-9a47-3c1d2e4f5a60")
+NEWS2 = "news2"
+"""The name of the default policy (`medrical.policies`)."""
 
 
-def alert_id(patient_id: str, kind: AlertKind, event_time: int) -> str:
-    """A UUIDv5 of patient, kind and triggering event time.
+def alert_id(patient_id: str, kind: AlertKind, event_time: int, policy: str = NEWS2) -> str:
+    """A UUIDv5 of patient, kind, triggering event time and (but for NEWS2) policy.
 
     Replaying the same readings from the same state raises the same alerts with the same ids,
-    so a restarted monitor's repeats can be dropped by id (e.g. an upsert on alert_id).
+    so a restarted monitor's repeats can be dropped by id (e.g. an upsert on alert_id). NEWS2's
+    ids are those from before policies existed; another policy's differ from them, so that
+    monitors of several policies can share one alerts topic and table.
     """
-    return str(uuid.uuid5(ALERT_ID_NAMESPACE, f"{patient_id}\x1f{kind.value}\x1f{event_time}"))
+    name = f"{patient_id}\x1f{kind.value}\x1f{event_time}"
+    if policy != NEWS2:
+        name = f"{policy}\x1f{name}"
+    return str(uuid.uuid5(ALERT_ID_NAMESPACE, name))
 
 
 def subscores_by_name(result: News2Score) -> Mapping[str, int | None]:
@@ -46,7 +53,9 @@ class Alert:
     alerts. `score` and `subscores` are the triggering reading's (for silent alerts the last
     reading before the silence); a None sub-score was missing. `event_time` is that reading's
     event time and `raised_at` the time the engine was told it is; both are ms since the epoch.
-    `scenario` is the simulator's ground truth carried by the reading, if any.
+    `scenario` is the simulator's ground truth carried by the reading, if any. `policy` names
+    the early-warning policy that raised it (`medrical.policies`); for another policy than
+    NEWS2 `score` is that policy's score, rounded, and the NEWS2 sub-scores are None.
     """
 
     alert_id: str
@@ -59,6 +68,7 @@ class Alert:
     raised_at: int
     message: str
     scenario: str | None
+    policy: str = NEWS2
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form, with enums as their wire strings."""
@@ -73,4 +83,5 @@ class Alert:
             "raised_at": self.raised_at,
             "message": self.message,
             "scenario": self.scenario,
+            "policy": self.policy,
         }

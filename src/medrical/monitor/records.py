@@ -76,6 +76,7 @@ def alert_record(alert: Alert) -> dict[str, Any]:
     record["raised_at"] = alert.raised_at
     record["message"] = alert.message
     record["scenario"] = alert.scenario
+    record["policy"] = alert.policy
     return record
 
 
