@@ -88,7 +88,12 @@ def legend(comparison: Comparison) -> str:
         "later) to the first medium or high alert. False: escalation or red-score alerts while "
         f"stable. Alert load: every such alert, for one nurse with "
         f"{staffing.patients_per_nurse:g} patients over a {staffing.shift_hours:g} h shift. "
-        f"Counts pooled over seeds {', '.join(map(str, comparison.seeds))}. {NOTE}"
+        + (
+            f"Counts pooled over seeds {', '.join(map(str, comparison.seeds))}. "
+            if comparison.seeds
+            else ""
+        )
+        + NOTE
     )
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,6 +15,7 @@ from medrical.cli import _state
 from medrical.config import MedricalConfig
 from medrical.errors import InputError
 from medrical.monitor import assessment
+from medrical.monitor.policy import AlertPolicy
 from medrical.monitor.stream import (
     DEFAULT_GROUP,
     DEFAULT_OUTAGE_TIMEOUT_S,
@@ -30,6 +33,7 @@ from medrical.timestamps import epoch_ms_from_iso
 log = logging.getLogger(__name__)
 
 _EVALUATE_SIMULATED = "Offline: simulate in-process"
+_BENCH = "Policies side by side"
 EVALUATION_START = "2026-01-01T00:00:00Z"
 
 monitor_app = typer.Typer(
@@ -83,6 +87,14 @@ def monitor(
             "[default: off].",
         ),
     ] = None,
+    policy: Annotated[
+        str,
+        typer.Option(
+            help="The early-warning policy that scores the stream: news2, mews, qsofa, limits, a "
+            "limits file (*.toml), module:callable or an installed plug-in. Alerts name it; give "
+            "each policy a --group of its own."
+        ),
+    ] = "news2",
 ) -> None:
     """Run the monitor until SIGINT or SIGTERM, then print what it scored and raised."""
     if ctx.invoked_subcommand is not None:
@@ -93,12 +105,15 @@ def monitor(
         raise InputError(
             f"--kafka-outage-timeout must lie in (0, 86400] seconds, not {kafka_outage_timeout}"
         )
+    from medrical.policies import load_policy
+
     options = MonitorOptions(
         group=group,
         topics=topics,
         instance_id=instance_id,
         commit_interval_s=commit_interval,
         kafka_outage_timeout_s=kafka_outage_timeout,
+        policy=AlertPolicy(scoring=load_policy(policy)),
     )
     config = _state.config()
     if connector:
@@ -125,7 +140,7 @@ def monitor(
         )
         if metrics_port is not None:
             metrics.watch(mon)
-        log.info("monitoring %s as group %s", topics, group)
+        log.info("monitoring %s as group %s with %s", topics, group, policy)
         summary = mon.run(stop) if ward is None else _run_with_view(mon, ward, stop)
     if stop.reason:
         log.info("%s", stop.reason)
@@ -214,8 +229,38 @@ def evaluate(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    policy: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Compare this early-warning policy: news2, mews, qsofa, limits, a limits file "
+            "(*.toml), module:callable or an installed plug-in; repeat it.",
+            rich_help_panel=_BENCH,
+        ),
+    ] = None,
+    seeds: Annotated[
+        int,
+        typer.Option(
+            help="Simulate this many wards (seeds --seed, --seed + 1, ...) and pool them.",
+            rich_help_panel=_BENCH,
+        ),
+    ] = 1,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write report.md and its plots into this folder.", rich_help_panel=_BENCH
+        ),
+    ] = None,
+    patients_per_nurse: Annotated[
+        float, typer.Option(help="For the alert load per nurse-shift.", rich_help_panel=_BENCH)
+    ] = 8.0,
+    shift_hours: Annotated[
+        float, typer.Option(help="For the alert load per nurse-shift.", rich_help_panel=_BENCH)
+    ] = 12.0,
 ) -> None:
-    """Alert quality per scenario: detection delay, missed deteriorations, false alerts."""
+    """Alert quality per scenario: detection delay, missed deteriorations, false alerts.
+
+    With --policy, --seeds or --report: every policy side by side on the same wards.
+    """
     if simulate == (topic is not None):
         raise InputError(
             "Give either --topic (stored readings and alerts) or --simulate (offline).",
@@ -226,21 +271,18 @@ def evaluate(
     ignored = assessment.DEFAULT_IGNORED
     if ignore:
         ignored = frozenset(name for name in ignore if name != "none")
+    if not 1 <= seeds <= 100:
+        raise InputError(f"--seeds must lie in 1..100, not {seeds}")
+    if policy or seeds > 1 or report is not None:
+        _compare(
+            topic, patients, hours, scenario, seed, seeds, interval, cadence, start, ignored,
+            policy, report, patients_per_nurse, shift_hours, as_json,
+        )  # fmt: skip
+        return
     if simulate:
         mode: Cadence = "ward" if cadence == "ward" else "monitor"
-        try:
-            start_ms = epoch_ms_from_iso(start)
-        except ValueError:
-            raise InputError(
-                f"--start must be an ISO-8601 time such as {EVALUATION_START}, not {start!r}."
-            ) from None
         simulator = Simulator(
-            patients,
-            seed,
-            scenario,
-            interval_s=interval,
-            cadence=mode,
-            start_ms=start_ms,
+            patients, seed, scenario, interval_s=interval, cadence=mode, start_ms=_start_ms(start)
         )
         result = assessment.simulate(simulator, hours, ignored_scenarios=ignored)
     else:
@@ -251,3 +293,82 @@ def evaluate(
             _state.config(), check_topic(topic), ignored_scenarios=ignored
         )
     typer.echo(assessment.as_json(result) if as_json else assessment.as_text(result))
+
+
+def _start_ms(start: str) -> int:
+    try:
+        return epoch_ms_from_iso(start)
+    except ValueError:
+        raise InputError(
+            f"--start must be an ISO-8601 time such as {EVALUATION_START}, not {start!r}."
+        ) from None
+
+
+def _compare(
+    topic: str | None,
+    patients: int,
+    hours: float,
+    scenario: str,
+    seed: int,
+    seeds: int,
+    interval: float,
+    cadence: str,
+    start: str,
+    ignored: frozenset[str],
+    specs: list[str] | None,
+    report: Path | None,
+    patients_per_nurse: float,
+    shift_hours: float,
+    as_json: bool,
+) -> None:
+    from medrical.bench import report as bench_report
+    from medrical.bench import run
+    from medrical.bench.compare import Staffing
+    from medrical.policies import load_policies
+
+    policies = load_policies(specs)
+    try:
+        staffing = Staffing(patients_per_nurse, shift_hours)
+    except ValueError as exc:
+        raise InputError(f"--patients-per-nurse/--shift-hours: {exc}") from None
+    words = ["medrical", "monitor", "evaluate"]
+    if topic is None:
+        start_ms = _start_ms(start)
+        mode: Cadence = "ward" if cadence == "ward" else "monitor"
+        comparison = run.simulated(
+            lambda s: Simulator(
+                patients, s, scenario, interval_s=interval, cadence=mode, start_ms=start_ms
+            ),
+            range(seed, seed + seeds),
+            hours,
+            policies,
+            ignored_scenarios=ignored,
+            staffing=staffing,
+        )
+        words += ["--simulate", "--patients", str(patients), "--hours", f"{hours:g}"]
+        words += ["--scenario", scenario, "--seed", str(seed), "--seeds", str(seeds)]
+        words += ["--interval", f"{interval:g}", "--cadence", cadence, "--start", start]
+    else:
+        from medrical.schemas import check_topic
+
+        comparison = run.stored(
+            _state.config(), check_topic(topic), policies, ignored_scenarios=ignored,
+            staffing=staffing,
+        )  # fmt: skip
+        words += ["--topic", topic]
+    for spec in specs or ["news2"]:
+        words += ["--policy", spec]
+    if ignored != assessment.DEFAULT_IGNORED:
+        for name in sorted(ignored) or ["none"]:
+            words += ["--ignore", name]
+    words += [
+        "--patients-per-nurse",
+        f"{patients_per_nurse:g}",
+        "--shift-hours",
+        f"{shift_hours:g}",
+    ]
+    if report is not None:
+        words += ["--report", str(report)]
+        for path in bench_report.write_report(report, comparison, shlex.join(words)):
+            log.info("wrote %s", path)
+    typer.echo(bench_report.as_json(comparison) if as_json else bench_report.as_text(comparison))

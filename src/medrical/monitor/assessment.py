@@ -7,9 +7,10 @@ hours of a hundred patients at one reading a second stay a few hundred records.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ from medrical.errors import InputError, ServiceUnavailableError
 from medrical.monitor.alerts import Alert, AlertKind
 from medrical.monitor.engine import AlertEngine
 from medrical.monitor.evaluation import LabelledReading, ScenarioReport, evaluate
-from medrical.monitor.events import VitalsEvent
+from medrical.monitor.events import reading_fields
 from medrical.monitor.policy import AlertPolicy
 from medrical.monitor.records import alerts_topic_for
 from medrical.news2 import ClinicalRisk
@@ -83,32 +84,69 @@ def simulate(
 
     `raised_at` is the event time itself: no pipeline, so delays are the policy's alone.
     """
+    policy = policy if policy is not None else AlertPolicy()
+    result = simulate_each(simulator, hours, [policy], ignored_scenarios=ignored_scenarios)
+    return result[policy.scoring.name]
+
+
+def simulate_each(
+    simulator: Simulator,
+    hours: float,
+    policies: Sequence[AlertPolicy],
+    *,
+    ignored_scenarios: frozenset[str] = DEFAULT_IGNORED,
+) -> dict[str, Assessment]:
+    """Like `simulate`, with every policy scoring the same stream; keyed by scoring name."""
     if not (math.isfinite(hours) and 0 < hours <= MAX_HOURS):
         raise InputError(
             f"the simulated time must be positive and at most {MAX_HOURS} hours (a year), "
             f"not {hours!r}."
         )
-    engine = AlertEngine(policy)
     end = simulator.start_ms + round(hours * HOUR_MS)
-    boundaries = BoundaryReadings()
-    alerts: list[Alert] = []
-    count = 0
-    for reading in simulator.readings():
-        if reading.event_time >= end:
-            break
-        event = VitalsEvent.from_mapping(reading.to_record())
-        outcome = engine.process(event, raised_at=event.event_time)
-        alerts.extend(outcome.alerts)
-        boundaries.add(
-            LabelledReading(event.patient_id, event.event_time, event.scenario, reading.onset_time)
-        )
-        count += 1
-    reports = evaluate(boundaries.readings(), alerts, ignored_scenarios=ignored_scenarios)
+    records = (
+        reading.to_record()
+        for reading in itertools.takewhile(lambda r: r.event_time < end, simulator.readings())
+    )
     source = (
         f"simulated: {len(simulator.patients)} patients, {hours:g} h, one reading per "
         f"{simulator.interval_s:g} s, seed {simulator.seed}"
     )
-    return Assessment(source, count, len(alerts), reports)
+    return _score_each(records, policies, source, ignored_scenarios)
+
+
+def _score_each(
+    records: Iterable[Mapping[str, object]],
+    policies: Sequence[AlertPolicy],
+    source: str,
+    ignored_scenarios: frozenset[str],
+) -> dict[str, Assessment]:
+    """Score the records (in event-time order) with an engine per policy, and evaluate each."""
+    engines = [(p.scoring.name, AlertEngine(p)) for p in policies]
+    alerts: dict[str, list[Alert]] = {name: [] for name, _ in engines}
+    boundaries = BoundaryReadings()
+    count = 0
+    for record in records:
+        fields = reading_fields(record)
+        now = fields[1]
+        for name, engine in engines:
+            raised = engine.process_fields(fields, raised_at=now)
+            if raised:
+                alerts[name].extend(raised)
+        onset = record.get("onset_time")
+        boundaries.add(
+            LabelledReading(fields[0], now, fields[9], onset if isinstance(onset, int) else None)
+        )
+        count += 1
+    labelled = boundaries.readings()
+    return {
+        name: Assessment(
+            source,
+            count,
+            len(alerts[name]),
+            evaluate(labelled, alerts[name], ignored_scenarios=ignored_scenarios),
+        )
+        for name, _ in engines
+    }
 
 
 def from_postgres(
@@ -171,6 +209,82 @@ def from_postgres(
     reports = evaluate(boundaries.readings(), alerts, ignored_scenarios=ignored_scenarios)
     source = f"PostgreSQL tables {readings_table} and {alerts_table}"
     return Assessment(source, count, len(alerts), reports)
+
+
+_VITALS = (
+    "heart_rate",
+    "systolic_bp",
+    "diastolic_bp",
+    "body_temperature",
+    "spo2",
+    "respiratory_rate",
+    "consciousness",
+    "on_oxygen",
+    "scenario",
+    "spo2_scale",
+)
+
+
+def rescore_postgres(
+    config: MedricalConfig,
+    topic: str,
+    policies: Sequence[AlertPolicy],
+    *,
+    ignored_scenarios: frozenset[str] = DEFAULT_IGNORED,
+) -> dict[str, Assessment]:
+    """Score the stored readings of `topic` anew with every policy, in event-time order.
+
+    Unlike `from_postgres` this reads every reading (not the stored alerts): a policy that did
+    not run on the stream is judged on the very readings the monitor saw.
+    """
+    table = topic
+    try:
+        with psycopg.connect(**config.postgres.connect_kwargs()) as conn:
+            columns = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_schema = 'public' AND table_name = %s",
+                    (table,),
+                )
+            }
+            if not columns:
+                raise InputError(
+                    f"PostgreSQL has no table {table!r}.",
+                    hint="Did the sink store that topic? Or evaluate offline with --simulate.",
+                )
+            selected = [
+                sql.SQL("(extract(epoch from event_time) * 1000)::bigint"),
+                sql.SQL(
+                    "(extract(epoch from onset_time) * 1000)::bigint"
+                    if "onset_time" in columns
+                    else "NULL::bigint"
+                ),
+                *(sql.Identifier(name) for name in ("patient_id", *_VITALS)),
+            ]
+            query = sql.SQL("SELECT {} FROM {} ORDER BY event_time, patient_id").format(
+                sql.SQL(", ").join(selected), sql.Identifier(table)
+            )
+            with conn.cursor(name="medrical_rescore") as cursor:
+                cursor.itersize = 10_000
+                cursor.execute(query)
+                records = (
+                    {
+                        "event_time": int(row[0]),
+                        "onset_time": None if row[1] is None else int(row[1]),
+                        **dict(zip(("patient_id", *_VITALS), row[2:], strict=True)),
+                    }
+                    for row in cursor
+                )
+                return _score_each(
+                    records, policies, f"PostgreSQL table {table}, scored anew", ignored_scenarios
+                )
+    except psycopg.OperationalError as exc:
+        raise ServiceUnavailableError(
+            "PostgreSQL",
+            f"cannot read the stored readings ({exc}).",
+            hint="Is PostgreSQL up (`medrical stack status`)?",
+        ) from exc
 
 
 def report_rows(reports: Iterable[ScenarioReport]) -> Iterator[dict[str, Any]]:

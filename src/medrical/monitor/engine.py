@@ -24,16 +24,27 @@ A reading's full score (`ScoredReading`) is built only when somebody asks for it
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from medrical.monitor.alerts import Alert, AlertKind, alert_id, subscores_by_name
 from medrical.monitor.carry_forward import PatientVitals
 from medrical.monitor.events import ReadingFields, VitalsEvent
 from medrical.monitor.policy import AlertPolicy, Confirmation
-from medrical.news2 import ClinicalRisk, News2Score, SpO2Scale, clinical_risk
+from medrical.news2 import (
+    ClinicalRisk,
+    Consciousness,
+    News2Score,
+    Parameter,
+    SpO2Scale,
+    Vitals,
+    clinical_risk,
+)
 from medrical.news2.tables import PARAMETERS, as_score, score_values
+from medrical.policies import NEWS2, Observation, Snapshot, Verdict
 
 STATE_VERSION = 1
 
@@ -44,6 +55,10 @@ _BAND_NUMBER = {band: i for i, band in enumerate(BANDS)}
 
 Run = list[int]
 """Consecutive qualifying readings: [event time of the first, how many so far]."""
+Move = tuple[int, Run, AlertKind]
+"""A band change that is due: the band moved to, the run that confirmed it, and its kind."""
+
+_NO_SUBSCORES: Mapping[str, int | None] = MappingProxyType({p.value: None for p in Parameter})
 
 
 def aggregate_band(aggregate: int) -> ClinicalRisk:
@@ -191,6 +206,13 @@ class AlertEngine:
             _BAND_FLOOR[MEDIUM] - 1 - margin,
             _BAND_FLOOR[HIGH] - 1 - margin,
         )
+        scoring = self.policy.scoring
+        # NEWS2 keeps its table-driven path; any other policy is asked through assess().
+        self._assess = None if scoring is NEWS2 else scoring.assess
+        self._policy_name = scoring.name
+        self._policy_title = scoring.title or scoring.name
+        self._history_ms = scoring.history_s * 1000
+        self._history: dict[str, deque[Snapshot]] = {}
 
     def process(self, event: VitalsEvent, *, raised_at: int) -> Outcome:
         """Score `event` with carried-forward values and return the alerts it triggers."""
@@ -222,6 +244,8 @@ class AlertEngine:
         state.last_spo2_scale = scale
         state.last_scenario = reading[9]
         state.silent_alerted = False
+        if self._assess is not None:
+            return self._follow_verdict(state, current, scale, now, raised_at)
         total, red, missing, subscores = score_values(current, scale)
         state.subscores = subscores
         complete = not missing
@@ -234,11 +258,16 @@ class AlertEngine:
     def scored(self, patient_id: str) -> ScoredReading:
         """The patient's last reading with its full score; KeyError if never seen."""
         state = self._patients[patient_id]
-        if state.last_event_time is None or state.subscores is None:
+        last = state.last_event_time
+        if last is None:
             raise KeyError(patient_id)
-        return ScoredReading(
-            patient_id, state.last_event_time, as_score(state.subscores), state.last_scenario
-        )
+        subscores = state.subscores
+        if subscores is None:
+            # Another policy scores this engine's readings: NEWS2 only when asked for it.
+            _total, _red, _missing, subscores = score_values(
+                state.vitals.current(last, self._max_ages_ms), state.last_spo2_scale
+            )
+        return ScoredReading(patient_id, last, as_score(subscores), state.last_scenario)
 
     def check_silence(self, now: int, *, raised_at: int) -> list[Alert]:
         """Alert once for each patient with no reading for longer than the silence time.
@@ -267,6 +296,7 @@ class AlertEngine:
                     result.risk,
                     raised_at,
                     f"no vital signs for {(now - last) / 1000:.0f} s",
+                    self._policy_name,
                 )
             )
         return alerts
@@ -293,12 +323,107 @@ class AlertEngine:
     def forget_patient(self, patient_id: str) -> None:
         """Drop a patient (e.g. their partition was revoked); unknown ids are ignored."""
         self._patients.pop(patient_id, None)
+        self._history.pop(patient_id, None)
+
+    def _follow_verdict(
+        self, state: PatientState, current: list[Any], scale: int, now: int, raised_at: int
+    ) -> tuple[Alert, ...]:
+        """Another policy's path: ask it for a verdict and follow its bands and trigger."""
+        assert self._assess is not None
+        consciousness = current[5]
+        vitals = Vitals(
+            respiratory_rate=current[0],
+            spo2=current[1],
+            on_oxygen=current[2],
+            systolic_bp=current[3],
+            heart_rate=current[4],
+            consciousness=None if consciousness is None else Consciousness(consciousness),
+            body_temperature=current[6],
+            spo2_scale=SpO2Scale(scale),
+        )
+        history: tuple[Snapshot, ...] = ()
+        if self._history_ms:
+            kept = self._history.get(state.patient_id)
+            if kept is None:
+                kept = self._history[state.patient_id] = deque()
+            while kept and now - kept[0].event_time > self._history_ms:
+                kept.popleft()
+            history = tuple(kept)
+            kept.append(Snapshot(now, vitals))
+        verdict = self._assess(Observation(state.patient_id, now, vitals, history))
+        state.subscores = None
+        alerts: list[Alert] = []
+        if verdict.complete:
+            band = _BAND_NUMBER[verdict.risk]
+            move = self._step_bands(state, band, band, now)
+            if move is not None:
+                band, run, kind = move
+                verb = "escalated" if kind is AlertKind.ESCALATION else "de-escalated"
+                message = (
+                    f"{self._policy_title} {verb} from {BANDS[state.band].value} to "
+                    f"{BANDS[band].value} (score {verdict.score:g}, sustained over {run[1]} "
+                    f"readings and {(now - run[0]) / 1000:.0f} s)"
+                )
+                state.band = band
+                alerts.append(
+                    self._verdict_alert(state, verdict, kind, BANDS[band], now, raised_at, message)
+                )
+        if self._step_red(state, verdict.trigger, verdict.complete, now):
+            risk = max(verdict.risk, ClinicalRisk.LOW_MEDIUM)
+            message = f"{self._policy_title} trigger; score {verdict.score:g}, {risk.value} risk"
+            alerts.append(
+                self._verdict_alert(
+                    state, verdict, AlertKind.RED_SCORE, risk, now, raised_at, message
+                )
+            )
+        return tuple(alerts)
+
+    def _verdict_alert(
+        self,
+        state: PatientState,
+        verdict: Verdict,
+        kind: AlertKind,
+        risk: ClinicalRisk,
+        now: int,
+        raised_at: int,
+        message: str,
+    ) -> Alert:
+        if verdict.reasons:
+            message += ": " + "; ".join(verdict.reasons)
+        if not verdict.complete:
+            message += "; incomplete"
+        return Alert(
+            alert_id=alert_id(state.patient_id, kind, now, self._policy_name),
+            patient_id=state.patient_id,
+            kind=kind,
+            risk=risk,
+            score=round(verdict.score),
+            subscores=_NO_SUBSCORES,
+            event_time=now,
+            raised_at=raised_at,
+            message=f"patient {state.patient_id}: {message}",
+            scenario=state.last_scenario,
+            policy=self._policy_name,
+        )
 
     def _follow_bands(
         self, state: PatientState, total: int, now: int, raised_at: int
     ) -> Alert | None:
+        ceiling = self._clear_ceiling
+        # The lowest band the score sits clearly (by the margin) within.
+        settled = LOW if total <= ceiling[LOW] else MEDIUM if total <= ceiling[MEDIUM] else HIGH
+        move = self._step_bands(state, _band_of(total), settled, now)
+        if move is None:
+            return None
+        band, run, kind = move
+        return self._move(state, total, now, band, run, kind, raised_at)
+
+    def _step_bands(self, state: PatientState, reached: int, settled: int, now: int) -> Move | None:
+        """Extend or end the runs towards each band; the move a confirmed run makes due.
+
+        `reached`: the band of this reading; `settled`: the lowest band it is clearly within.
+        """
         rising, falling = state.rising, state.falling
-        reached = _band_of(total)
         for band in (MEDIUM, HIGH):
             if reached >= band:
                 run = rising[band]
@@ -309,7 +434,7 @@ class AlertEngine:
             else:
                 rising[band] = None
         for band in (LOW, MEDIUM):
-            if total <= self._clear_ceiling[band]:
+            if settled <= band:
                 run = falling[band]
                 if run is None:
                     falling[band] = [now, 1]
@@ -322,11 +447,11 @@ class AlertEngine:
         for band in (HIGH, MEDIUM):
             run = rising[band]
             if band > current and run is not None and self._escalation.confirmed(run, now):
-                return self._move(state, total, now, band, run, AlertKind.ESCALATION, raised_at)
+                return band, run, AlertKind.ESCALATION
         for band in (LOW, MEDIUM):
             run = falling[band]
             if band < current and run is not None and self._de_escalation.confirmed(run, now):
-                return self._move(state, total, now, band, run, AlertKind.DE_ESCALATION, raised_at)
+                return band, run, AlertKind.DE_ESCALATION
         return None
 
     def _move(
@@ -356,21 +481,13 @@ class AlertEngine:
             BANDS[band],
             raised_at,
             message,
+            self._policy_name,
         )
 
     def _follow_red_score(
         self, state: PatientState, total: int, red: bool, complete: bool, now: int, raised_at: int
     ) -> Alert | None:
-        if red:
-            state.red_clear_run = None
-            run = state.red_run
-            if run is None:
-                run = state.red_run = [now, 1]
-            else:
-                run[1] += 1
-            if state.red_episode or not self._red_score.confirmed(run, now):
-                return None
-            state.red_episode = True
+        if self._step_red(state, red, complete, now):
             assert state.subscores is not None
             names = ", ".join(
                 parameter.value
@@ -387,7 +504,23 @@ class AlertEngine:
                 risk,
                 raised_at,
                 f"red score (3 points) in {names}; score {total}, {risk.value} risk",
+                self._policy_name,
             )
+        return None
+
+    def _step_red(self, state: PatientState, red: bool, complete: bool, now: int) -> bool:
+        """Follow a single-parameter trigger's episode; True when its alert is due now."""
+        if red:
+            state.red_clear_run = None
+            run = state.red_run
+            if run is None:
+                run = state.red_run = [now, 1]
+            else:
+                run[1] += 1
+            if state.red_episode or not self._red_score.confirmed(run, now):
+                return False
+            state.red_episode = True
+            return True
         if complete:
             state.red_run = None
             run = state.red_clear_run
@@ -397,7 +530,7 @@ class AlertEngine:
                 run[1] += 1
             if state.red_episode and self._red_score_clear.confirmed(run, now):
                 state.red_episode = False
-        return None
+        return False
 
 
 def _alert(
@@ -409,13 +542,14 @@ def _alert(
     risk: ClinicalRisk,
     raised_at: int,
     message: str,
+    policy: str,
 ) -> Alert:
     result = as_score(subscores)
     if not result.complete:
         missing = ", ".join(sorted(p.value for p in result.missing))
         message += f"; incomplete, missing {missing}"
     return Alert(
-        alert_id=alert_id(patient_id, kind, event_time),
+        alert_id=alert_id(patient_id, kind, event_time, policy),
         patient_id=patient_id,
         kind=kind,
         risk=risk,
@@ -425,4 +559,5 @@ def _alert(
         raised_at=raised_at,
         message=f"patient {patient_id}: {message}",
         scenario=scenario,
+        policy=policy,
     )

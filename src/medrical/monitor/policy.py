@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from medrical.monitor.carry_forward import MaxAges
+from medrical.policies import NEWS2, Policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,10 @@ class AlertPolicy:
     - `silence_seconds`: no reading for 5 minutes raises a silent alert; a gap that long also
       restarts every confirmation, since readings either side of it are not a sustained run.
     - `max_ages`: carry-forward limits, see MaxAges.
+    - `scoring`: the early-warning policy that scores each reading (`medrical.policies`);
+      NEWS2 by default. For another policy the bands are its verdict's risk, a lower band
+      counts as soon as the verdict names it (the score margin is NEWS2's), and its
+      single-parameter trigger takes the red score's place.
     """
 
     escalation: Confirmation = field(default_factory=Confirmation)
@@ -67,6 +72,7 @@ class AlertPolicy:
     )
     silence_seconds: float = 300.0
     max_ages: MaxAges = field(default_factory=MaxAges)
+    scoring: Policy = NEWS2
 
     def __post_init__(self) -> None:
         if self.de_escalation_margin < 0:
