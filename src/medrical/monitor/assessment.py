@@ -26,7 +26,7 @@ from medrical.monitor.events import reading_fields
 from medrical.monitor.policy import AlertPolicy
 from medrical.monitor.records import alerts_topic_for
 from medrical.news2 import ClinicalRisk
-from medrical.simulation import Simulator
+from medrical.simulation import FIELD_NAMES, Simulator
 
 HOUR_MS = 3_600_000
 MAX_HOURS = 366 * 24
@@ -211,17 +211,9 @@ def from_postgres(
     return Assessment(source, count, len(alerts), reports)
 
 
-_VITALS = (
-    "heart_rate",
-    "systolic_bp",
-    "diastolic_bp",
-    "body_temperature",
-    "spo2",
-    "respiratory_rate",
-    "consciousness",
-    "on_oxygen",
-    "scenario",
-    "spo2_scale",
+# Every stored field but the identity and the two times, which are read as milliseconds.
+_VITALS = tuple(
+    name for name in FIELD_NAMES if name not in ("patient_id", "event_time", "onset_time")
 )
 
 
