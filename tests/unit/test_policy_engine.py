@@ -180,3 +180,10 @@ def test_bad_bench_options_are_one_line_errors(extra: tuple[str, ...], message: 
     assert len(outcome.errors) == 1
     assert message in outcome.errors[0]
     assert "Traceback" not in outcome.stderr
+
+
+def test_seeds_in_processes_of_their_own_give_the_same_figures() -> None:
+    one = run_cli(*ARGS, "--policy", "mews", "--seeds", "2", "--json")
+    two = run_cli(*ARGS, "--policy", "mews", "--seeds", "2", "--jobs", "2", "--json")
+    assert one.code == two.code == 0, two.stderr
+    assert json.loads(one.stdout) == json.loads(two.stdout)

@@ -3,7 +3,9 @@ readings a sink stored, pooled into a `Comparison`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 
 from medrical.bench.compare import Staffing, compare
 from medrical.bench.report import Comparison, PolicyInfo
@@ -12,7 +14,7 @@ from medrical.monitor import assessment
 from medrical.monitor.evaluation import ScenarioReport
 from medrical.monitor.policy import AlertPolicy
 from medrical.policies import Policy
-from medrical.simulation import Simulator
+from medrical.simulation import Cadence, Simulator
 
 
 def _info(policies: Sequence[Policy]) -> tuple[PolicyInfo, ...]:
@@ -39,31 +41,71 @@ def _comparison(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Ward:
+    """What each seed's simulated ward is made of (the Simulator's arguments but the seed)."""
+
+    patients: int
+    scenario: str
+    interval_s: float
+    cadence: Cadence
+    start_ms: int
+
+    def simulator(self, seed: int) -> Simulator:
+        return Simulator(
+            self.patients,
+            seed,
+            self.scenario,
+            interval_s=self.interval_s,
+            cadence=self.cadence,
+            start_ms=self.start_ms,
+        )
+
+
+def _one_seed(
+    ward: Ward,
+    seed: int,
+    hours: float,
+    policies: Sequence[Policy],
+    ignored_scenarios: frozenset[str],
+) -> dict[str, assessment.Assessment]:
+    alert_policies = [AlertPolicy(scoring=p) for p in policies]
+    return assessment.simulate_each(
+        ward.simulator(seed), hours, alert_policies, ignored_scenarios=ignored_scenarios
+    )
+
+
 def simulated(
-    simulator_for: Callable[[int], Simulator],
+    ward: Ward,
     seeds: Sequence[int],
     hours: float,
     policies: Sequence[Policy],
     *,
     ignored_scenarios: frozenset[str] = assessment.DEFAULT_IGNORED,
     staffing: Staffing | None = None,
+    jobs: int = 1,
 ) -> Comparison:
-    """Each seed's simulated ward through every policy; `simulator_for(seed)` builds the ward."""
-    alert_policies = [AlertPolicy(scoring=p) for p in policies]
-    runs = []
-    first: Simulator | None = None
-    for seed in seeds:
-        simulator = simulator_for(seed)
-        first = first or simulator
-        runs.append(
-            assessment.simulate_each(
-                simulator, hours, alert_policies, ignored_scenarios=ignored_scenarios
-            )
-        )
-    assert first is not None, "at least one seed"
+    """Each seed's simulated ward through every policy.
+
+    With `jobs` > 1 the seeds run in that many processes at once: every seed's ward is
+    independent, so the result is the same as one after the other.
+    """
+    if not seeds:
+        raise ValueError("at least one seed")
+    # Every ward is built (and checked) here first, so that a bad argument fails at once.
+    ward.simulator(seeds[0])
+    if jobs > 1 and len(seeds) > 1:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(seeds))) as pool:
+            futures = [
+                pool.submit(_one_seed, ward, seed, hours, policies, ignored_scenarios)
+                for seed in seeds
+            ]
+            runs = [future.result() for future in futures]
+    else:
+        runs = [_one_seed(ward, seed, hours, policies, ignored_scenarios) for seed in seeds]
     source = (
-        f"simulated: {len(first.patients)} patients, {hours:g} h, one reading per "
-        f"{first.interval_s:g} s, {len(runs)} seed(s)"
+        f"simulated: {ward.patients} patients, {hours:g} h, one reading per "
+        f"{ward.interval_s:g} s, {len(runs)} seed(s)"
     )
     return _comparison(source, tuple(seeds), policies, staffing or Staffing(), runs)
 

@@ -256,6 +256,13 @@ def evaluate(
     shift_hours: Annotated[
         float, typer.Option(help="For the alert load per nurse-shift.", rich_help_panel=_BENCH)
     ] = 12.0,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            help="Simulate this many seeds at once, in processes of their own (same figures).",
+            rich_help_panel=_BENCH,
+        ),
+    ] = 1,
 ) -> None:
     """Alert quality per scenario: detection delay, missed deteriorations, false alerts.
 
@@ -273,10 +280,12 @@ def evaluate(
         ignored = frozenset(name for name in ignore if name != "none")
     if not 1 <= seeds <= 100:
         raise InputError(f"--seeds must lie in 1..100, not {seeds}")
+    if not 1 <= jobs <= 16:
+        raise InputError(f"--jobs must lie in 1..16, not {jobs}")
     if policy or seeds > 1 or report is not None:
         _compare(
             topic, patients, hours, scenario, seed, seeds, interval, cadence, start, ignored,
-            policy, report, patients_per_nurse, shift_hours, as_json,
+            policy, report, patients_per_nurse, shift_hours, as_json, jobs,
         )  # fmt: skip
         return
     if simulate:
@@ -320,6 +329,7 @@ def _compare(
     patients_per_nurse: float,
     shift_hours: float,
     as_json: bool,
+    jobs: int,
 ) -> None:
     from medrical.bench import report as bench_report
     from medrical.bench import run
@@ -336,14 +346,13 @@ def _compare(
         start_ms = _start_ms(start)
         mode: Cadence = "ward" if cadence == "ward" else "monitor"
         comparison = run.simulated(
-            lambda s: Simulator(
-                patients, s, scenario, interval_s=interval, cadence=mode, start_ms=start_ms
-            ),
+            run.Ward(patients, scenario, interval, mode, start_ms),
             range(seed, seed + seeds),
             hours,
             policies,
             ignored_scenarios=ignored,
             staffing=staffing,
+            jobs=jobs,
         )
         words += ["--simulate", "--patients", str(patients), "--hours", f"{hours:g}"]
         words += ["--scenario", scenario, "--seed", str(seed), "--seeds", str(seeds)]
