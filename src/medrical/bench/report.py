@@ -188,7 +188,7 @@ def as_markdown(comparison: Comparison, command: str) -> str:
         f"![False alerts per stable patient-hour against sensitivity, per policy]({TRADE_OFF_PNG})",
         "",
         "Policies: "
-        + "; ".join(f"`{p.name}`: {p.source or p.title}" for p in comparison.policies)
+        + "; ".join(f"`{p.name}`: {(p.source or p.title).rstrip('.')}" for p in comparison.policies)
         + ".",
         "",
     ]
