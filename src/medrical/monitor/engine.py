@@ -55,8 +55,6 @@ _BAND_NUMBER = {band: i for i, band in enumerate(BANDS)}
 
 Run = list[int]
 """Consecutive qualifying readings: [event time of the first, how many so far]."""
-Move = tuple[int, Run, AlertKind]
-"""A band change that is due: the band moved to, the run that confirmed it, and its kind."""
 
 _NO_SUBSCORES: Mapping[str, int | None] = MappingProxyType({p.value: None for p in Parameter})
 
@@ -207,12 +205,17 @@ class AlertEngine:
             _BAND_FLOOR[HIGH] - 1 - margin,
         )
         scoring = self.policy.scoring
-        # NEWS2 keeps its table-driven path; any other policy is asked through assess().
+        # NEWS2 keeps its table-driven path. Any other policy is asked through assess(), and
+        # its band enters the same bookkeeping as the floor score of that band, with no
+        # margin: the margin is in NEWS2 points, which mean nothing on another scale.
         self._assess = None if scoring is NEWS2 else scoring.assess
         self._policy_name = scoring.name
         self._policy_title = scoring.title or scoring.name
         self._history_ms = scoring.history_s * 1000
         self._history: dict[str, deque[Snapshot]] = {}
+        self._verdict: Verdict | None = None
+        if self._assess is not None:
+            self._clear_ceiling = (_BAND_FLOOR[MEDIUM] - 1, _BAND_FLOOR[HIGH] - 1)
 
     def process(self, event: VitalsEvent, *, raised_at: int) -> Outcome:
         """Score `event` with carried-forward values and return the alerts it triggers."""
@@ -328,7 +331,7 @@ class AlertEngine:
     def _follow_verdict(
         self, state: PatientState, current: list[Any], scale: int, now: int, raised_at: int
     ) -> tuple[Alert, ...]:
-        """Another policy's path: ask it for a verdict and follow its bands and trigger."""
+        """Another policy's path: ask it for a verdict, then follow its band and trigger."""
         assert self._assess is not None
         consciousness = current[5]
         vitals = Vitals(
@@ -350,48 +353,27 @@ class AlertEngine:
                 kept.popleft()
             history = tuple(kept)
             kept.append(Snapshot(now, vitals))
-        verdict = self._assess(Observation(state.patient_id, now, vitals, history))
+        verdict = self._verdict = self._assess(Observation(state.patient_id, now, vitals, history))
         state.subscores = None
-        alerts: list[Alert] = []
-        if verdict.complete:
-            band = _BAND_NUMBER[verdict.risk]
-            move = self._step_bands(state, band, band, now)
-            if move is not None:
-                band, run, kind = move
-                verb = "escalated" if kind is AlertKind.ESCALATION else "de-escalated"
-                message = (
-                    f"{self._policy_title} {verb} from {BANDS[state.band].value} to "
-                    f"{BANDS[band].value} (score {verdict.score:g}, sustained over {run[1]} "
-                    f"readings and {(now - run[0]) / 1000:.0f} s)"
-                )
-                state.band = band
-                alerts.append(
-                    self._verdict_alert(state, verdict, kind, BANDS[band], now, raised_at, message)
-                )
-        if self._step_red(state, verdict.trigger, verdict.complete, now):
-            risk = max(verdict.risk, ClinicalRisk.LOW_MEDIUM)
-            message = f"{self._policy_title} trigger; score {verdict.score:g}, {risk.value} risk"
-            alerts.append(
-                self._verdict_alert(
-                    state, verdict, AlertKind.RED_SCORE, risk, now, raised_at, message
-                )
-            )
-        return tuple(alerts)
+        total = _BAND_FLOOR[_BAND_NUMBER[verdict.risk]]
+        complete = verdict.complete
+        band_alert = self._follow_bands(state, total, now, raised_at) if complete else None
+        red_alert = self._follow_red_score(state, total, verdict.trigger, complete, now, raised_at)
+        if band_alert is None:
+            return () if red_alert is None else (red_alert,)
+        return (band_alert,) if red_alert is None else (band_alert, red_alert)
 
     def _verdict_alert(
-        self,
-        state: PatientState,
-        verdict: Verdict,
-        kind: AlertKind,
-        risk: ClinicalRisk,
-        now: int,
-        raised_at: int,
-        message: str,
+        self, state: PatientState, kind: AlertKind, risk: ClinicalRisk, raised_at: int, message: str
     ) -> Alert:
+        verdict = self._verdict
+        assert verdict is not None
+        assert state.last_event_time is not None
         if verdict.reasons:
             message += ": " + "; ".join(verdict.reasons)
         if not verdict.complete:
             message += "; incomplete"
+        now = state.last_event_time
         return Alert(
             alert_id=alert_id(state.patient_id, kind, now, self._policy_name),
             patient_id=state.patient_id,
@@ -409,21 +391,8 @@ class AlertEngine:
     def _follow_bands(
         self, state: PatientState, total: int, now: int, raised_at: int
     ) -> Alert | None:
-        ceiling = self._clear_ceiling
-        # The lowest band the score sits clearly (by the margin) within.
-        settled = LOW if total <= ceiling[LOW] else MEDIUM if total <= ceiling[MEDIUM] else HIGH
-        move = self._step_bands(state, _band_of(total), settled, now)
-        if move is None:
-            return None
-        band, run, kind = move
-        return self._move(state, total, now, band, run, kind, raised_at)
-
-    def _step_bands(self, state: PatientState, reached: int, settled: int, now: int) -> Move | None:
-        """Extend or end the runs towards each band; the move a confirmed run makes due.
-
-        `reached`: the band of this reading; `settled`: the lowest band it is clearly within.
-        """
         rising, falling = state.rising, state.falling
+        reached = _band_of(total)
         for band in (MEDIUM, HIGH):
             if reached >= band:
                 run = rising[band]
@@ -434,7 +403,7 @@ class AlertEngine:
             else:
                 rising[band] = None
         for band in (LOW, MEDIUM):
-            if settled <= band:
+            if total <= self._clear_ceiling[band]:
                 run = falling[band]
                 if run is None:
                     falling[band] = [now, 1]
@@ -447,11 +416,11 @@ class AlertEngine:
         for band in (HIGH, MEDIUM):
             run = rising[band]
             if band > current and run is not None and self._escalation.confirmed(run, now):
-                return band, run, AlertKind.ESCALATION
+                return self._move(state, total, now, band, run, AlertKind.ESCALATION, raised_at)
         for band in (LOW, MEDIUM):
             run = falling[band]
             if band < current and run is not None and self._de_escalation.confirmed(run, now):
-                return band, run, AlertKind.DE_ESCALATION
+                return self._move(state, total, now, band, run, AlertKind.DE_ESCALATION, raised_at)
         return None
 
     def _move(
@@ -465,6 +434,14 @@ class AlertEngine:
         raised_at: int,
     ) -> Alert:
         verb = "escalated" if kind is AlertKind.ESCALATION else "de-escalated"
+        if self._verdict is not None:
+            message = (
+                f"{self._policy_title} {verb} from {BANDS[state.band].value} to "
+                f"{BANDS[band].value} (score {self._verdict.score:g}, sustained over {run[1]} "
+                f"readings and {(now - run[0]) / 1000:.0f} s)"
+            )
+            state.band = band
+            return self._verdict_alert(state, kind, BANDS[band], raised_at, message)
         message = (
             f"NEWS2 {verb} from {BANDS[state.band].value} to {BANDS[band].value} "
             f"(score {total}, sustained over {run[1]} readings and "
@@ -487,7 +464,23 @@ class AlertEngine:
     def _follow_red_score(
         self, state: PatientState, total: int, red: bool, complete: bool, now: int, raised_at: int
     ) -> Alert | None:
-        if self._step_red(state, red, complete, now):
+        if red:
+            state.red_clear_run = None
+            run = state.red_run
+            if run is None:
+                run = state.red_run = [now, 1]
+            else:
+                run[1] += 1
+            if state.red_episode or not self._red_score.confirmed(run, now):
+                return None
+            state.red_episode = True
+            if self._verdict is not None:
+                risk = max(self._verdict.risk, ClinicalRisk.LOW_MEDIUM)
+                message = (
+                    f"{self._policy_title} trigger; score {self._verdict.score:g}, "
+                    f"{risk.value} risk"
+                )
+                return self._verdict_alert(state, AlertKind.RED_SCORE, risk, raised_at, message)
             assert state.subscores is not None
             names = ", ".join(
                 parameter.value
@@ -506,21 +499,6 @@ class AlertEngine:
                 f"red score (3 points) in {names}; score {total}, {risk.value} risk",
                 self._policy_name,
             )
-        return None
-
-    def _step_red(self, state: PatientState, red: bool, complete: bool, now: int) -> bool:
-        """Follow a single-parameter trigger's episode; True when its alert is due now."""
-        if red:
-            state.red_clear_run = None
-            run = state.red_run
-            if run is None:
-                run = state.red_run = [now, 1]
-            else:
-                run[1] += 1
-            if state.red_episode or not self._red_score.confirmed(run, now):
-                return False
-            state.red_episode = True
-            return True
         if complete:
             state.red_run = None
             run = state.red_clear_run
@@ -530,7 +508,7 @@ class AlertEngine:
                 run[1] += 1
             if state.red_episode and self._red_score_clear.confirmed(run, now):
                 state.red_episode = False
-        return False
+        return None
 
 
 def _alert(
