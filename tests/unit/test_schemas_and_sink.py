@@ -12,6 +12,8 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from medrical import schemas
 from medrical.config import MedricalConfig, PostgresSettings
 from medrical.errors import InputError
+from medrical.producing.topics import DEFAULT_PARTITIONS
+from medrical.sink.alerts import alerts_sink_config
 from medrical.sink.connector import apicurio_api_url, mask_secrets, sink_config
 
 CONTRACT_FIELDS = [
@@ -100,6 +102,20 @@ def test_debezium_sink_stores_each_topic_in_its_own_table(tmp_path: Path) -> Non
     )
     assert conf["errors.deadletterqueue.topic.name"] == "medrical_dead_letters"
     assert conf["connection.password"] == "s3cret-value"
+
+
+def test_the_sink_writes_large_batches_with_a_task_per_partition() -> None:
+    conf = sink_config(MedricalConfig())
+    assert int(conf["tasks.max"]) == DEFAULT_PARTITIONS
+    # One poll fills one write: a batch is as large as what the consumer hands over.
+    assert int(conf["batch.size"]) == int(conf["consumer.override.max.poll.records"]) >= 1000
+    assert int(conf["consumer.override.metadata.max.age.ms"]) <= 5_000
+    # Nothing that could skip or lose a committed row: offsets stay Connect's to commit, after
+    # Debezium's writes; no reset to the end; one statement per row inside one transaction.
+    assert not any(key.startswith("consumer.override.enable.auto") for key in conf)
+    assert "consumer.override.auto.offset.reset" not in conf
+    assert "dialect.postgres.unnest.insert.enabled" not in conf
+    assert alerts_sink_config(MedricalConfig())["batch.size"] == conf["batch.size"]
 
 
 def test_a_password_file_reference_replaces_the_password(tmp_path: Path) -> None:

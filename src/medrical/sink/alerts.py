@@ -26,6 +26,4 @@ def alerts_sink_config(
     conf["primary.key.mode"] = "record_value"
     conf["primary.key.fields"] = "alert_id"
     conf["consumer.override.isolation.level"] = "read_committed"
-    # The monitor creates an alerts topic when it first sees its input: notice it in seconds.
-    conf["consumer.override.metadata.max.age.ms"] = "10000"
     return conf

@@ -40,6 +40,15 @@ REGISTRY_RETRY_BACKOFF_MAX_MS = 5_000
 DATABASE_WRITE_RETRIES = 20
 DATABASE_WRITE_RETRY_DELAY_MS = 3_000
 
+# Throughput and freshness (benchmarks/bench_sink.py, docs/performance.md). One task per
+# partition of a biometrics topic (producing.topics.DEFAULT_PARTITIONS), so that three database
+# sessions write side by side; up to SINK_BATCH records per poll and per write, so that a backlog
+# is written in few large batches while a live stream still goes out at every poll.
+SINK_TASKS = 3
+SINK_BATCH = 5_000
+# How soon the consumers notice a topic created after they started (Kafka's default: 5 min).
+TOPIC_DISCOVERY_MS = 5_000
+
 
 def _apicurio_converter(prefix: str, registry_url: str) -> dict[str, str]:
     # The Confluent wire format: magic byte, 4-byte content id, no headers.
@@ -102,7 +111,7 @@ def sink_config(
     flavor: Flavor = "debezium",
     topics_regex: str = DEFAULT_TOPICS_REGEX,
     password_file: Path | None = None,
-    tasks_max: int = 1,
+    tasks_max: int | None = None,
 ) -> dict[str, str]:
     """The connector's configuration, as sent to Connect's REST API.
 
@@ -119,7 +128,7 @@ def sink_config(
     if flavor == "aiven":
         conf = {
             "connector.class": AIVEN_SINK_CLASS,
-            "tasks.max": str(tasks_max),
+            "tasks.max": str(tasks_max or 1),
             "topics.regex": topics_regex,
             "connection.url": pg.jdbc_url(),
             "connection.user": pg.user,
@@ -134,7 +143,7 @@ def sink_config(
         return conf
     conf = {
         "connector.class": DEBEZIUM_SINK_CLASS,
-        "tasks.max": str(tasks_max),
+        "tasks.max": str(tasks_max or SINK_TASKS),
         "topics.regex": topics_regex,
         "connection.url": pg.jdbc_url(),
         "connection.username": pg.user,
@@ -162,9 +171,13 @@ def sink_config(
         "connection.restart.on.errors": "true",
         "flush.max.retries": str(DATABASE_WRITE_RETRIES),
         "flush.retry.delay.ms": str(DATABASE_WRITE_RETRY_DELAY_MS),
-        # A topic created after the connector started is found at the next metadata refresh:
-        # every 10 s rather than the consumer's default of 5 minutes.
-        "consumer.override.metadata.max.age.ms": "10000",
+        # None of the settings below can lose a row: Debezium writes each batch in one
+        # transaction and hands Connect the offsets of written records only, and Connect
+        # commits no other offset (the consumer's auto-commit stays off).
+        "batch.size": str(SINK_BATCH),
+        "consumer.override.max.poll.records": str(SINK_BATCH),
+        # A topic created after the connector started is found at the next metadata refresh.
+        "consumer.override.metadata.max.age.ms": str(TOPIC_DISCOVERY_MS),
     }
     conf |= _apicurio_converter("key.converter", config.registry.url)
     conf |= _apicurio_converter("value.converter", config.registry.url)
