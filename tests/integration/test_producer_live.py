@@ -70,10 +70,12 @@ def read_topic(
 
 
 def as_sent(decoded: dict[str, Any]) -> dict[str, Any]:
-    """A record as AvroDeserializer returns it, back in the shape it was sent: event_time in
-    milliseconds, the float32 temperature rounded to its 0.1 resolution."""
+    """A record as AvroDeserializer returns it, back in the shape it was sent: event and onset
+    times in milliseconds, the float32 temperature rounded to its 0.1 resolution."""
     record = dict(decoded)
     record["event_time"] = round(decoded["event_time"].timestamp() * 1000)
+    if record.get("onset_time") is not None:
+        record["onset_time"] = round(decoded["onset_time"].timestamp() * 1000)
     if record["body_temperature"] is not None:
         record["body_temperature"] = round(record["body_temperature"], 1)
     return record

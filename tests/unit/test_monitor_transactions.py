@@ -165,22 +165,47 @@ def test_a_call_that_never_returns_is_given_up_and_its_producer_replaced() -> No
         release.set()
 
 
-def test_init_transactions_that_times_out_is_retried_with_a_new_producer() -> None:
+def test_init_transactions_that_times_out_is_resumed_on_the_same_producer() -> None:
+    # A second producer would race the first one's registration and be fenced by it.
     first, second = FakeProducer(), FakeProducer()
     first.fail["init"] = [kafka_error(KafkaError._TIMED_OUT, retriable=True)]
     output, outage = output_with([first, second])
     output.start()
-    assert output.producer is second  # type: ignore[comparison-overlap]
+    assert output.producer is first  # type: ignore[comparison-overlap]
+    assert first.calls == ["init", "init"]
     assert not outage.ongoing
 
 
+def test_init_transactions_that_never_returns_is_given_up_for_a_new_producer() -> None:
+    stuck, fresh = FakeProducer(), FakeProducer()
+    release = stuck.block["init"] = threading.Event()
+    output, _ = output_with([stuck, fresh], stuck_after_s=0.2)
+    try:
+        output.start()
+        assert output.producer is fresh  # type: ignore[comparison-overlap]
+    finally:
+        release.set()
+
+
 def test_starting_gives_up_past_the_outage_limit() -> None:
-    producers = [FakeProducer() for _ in range(100)]
-    for producer in producers:
-        producer.fail["init"] = [kafka_error(KafkaError._TRANSPORT, retriable=True)]
-    output, _ = output_with(producers, limit_s=3)
+    producer = FakeProducer()
+    producer.fail["init"] = [kafka_error(KafkaError._TRANSPORT, retriable=True)] * 100
+    output, _ = output_with([producer], limit_s=3)
     with pytest.raises(ServiceUnavailableError, match="Kafka: unreachable for"):
         output.start()
+
+
+def test_a_fatal_error_served_by_poll_is_a_lost_producer() -> None:
+    producer = FakeProducer()
+    output, _ = output_with([producer])
+    output.start()
+
+    def fenced(_timeout: float) -> int:
+        raise kafka_error(KafkaError._FENCED)
+
+    producer.poll = fenced  # type: ignore[method-assign]
+    with pytest.raises(ProducerLost, match="while delivering"):
+        output.poll()
 
 
 def test_a_lost_producer_that_cannot_abort_is_replaced() -> None:

@@ -308,9 +308,9 @@ class StreamMonitor:
             try:
                 for message in messages:
                     self._handle(message)
+                self._output.poll()
             except TransactionFailed as failure:
                 self._rewind(failure)
-            self._output.poll()
             if self._pending_since is not None:
                 interval = CATCH_UP_COMMIT_S if self._lagging else opts.commit_interval_s
                 if time.monotonic() - self._pending_since >= max(interval, opts.commit_interval_s):
@@ -507,7 +507,8 @@ class StreamMonitor:
         )
 
     def _on_revoke(self, consumer: Consumer, revoked: list[TopicPartition]) -> None:
-        self._commit_or_rewind()
+        if not self._closed:  # on close, `run` has committed; what is left is uncommitted
+            self._commit_or_rewind()
         for tp in revoked:
             self._partitions.pop((tp.topic, tp.partition), None)
         log.info("revoked %d partition(s)", len(revoked))

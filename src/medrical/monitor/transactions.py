@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 
 from medrical.errors import MedricalError
-from medrical.monitor.outage import Outage, transient
+from medrical.monitor.outage import Outage
 
 log = logging.getLogger(__name__)
 
@@ -97,28 +97,35 @@ class TransactionalOutput:
         """Create a producer and register its transactional id.
 
         That fences older instances and settles whatever transaction they left open. A
-        producer whose `init_transactions` times out is given up and another one tries, for as
-        long as the `Outage` allows.
+        timed-out `init_transactions` is retried on the same producer (librdkafka resumes
+        it), for as long as the `Outage` allows: a second producer would race the first
+        one's registration and be fenced by it. Only a call that never returns gets its
+        producer given up.
         """
-
-        def attempt() -> Producer:
+        while True:
             producer = self._make_producer()
             try:
-                self._bounded(lambda: producer.init_transactions(ATTEMPT_TIMEOUT_S))
+                self._outage.retry(
+                    "starting Kafka transactions",
+                    lambda p=producer: self._bounded(  # type: ignore[misc]
+                        lambda: p.init_transactions(ATTEMPT_TIMEOUT_S)
+                    ),
+                )
+            except CallStuck as exc:
+                _retire(producer)
+                self._outage.down(str(exc))
+                continue
+            except KafkaException as exc:
+                _retire(producer)
+                raise TransactionSetupError(
+                    f"cannot start Kafka transactions: {_text(exc)}"
+                ) from exc
             except BaseException:
                 _retire(producer)
                 raise
-            return producer
-
-        try:
-            self._producer = self._outage.retry(
-                "starting Kafka transactions",
-                attempt,
-                retriable=lambda exc: isinstance(exc, CallStuck) or transient(exc),
-            )
-        except KafkaException as exc:
-            raise TransactionSetupError(f"cannot start Kafka transactions: {_text(exc)}") from exc
-        self.in_transaction = False
+            self._producer = producer
+            self.in_transaction = False
+            return
 
     def produce(
         self, topic: str, value: bytes | None, key: bytes | None, partition: int | None = None
@@ -137,13 +144,21 @@ class TransactionalOutput:
                 producer.produce(topic, value=value, key=key, **kwargs)
                 return
             except BufferError:  # the local queue is full: let deliveries drain it
-                producer.poll(0.05)
+                self._poll(producer, 0.05)
             except KafkaException as exc:
                 raise _classify(exc, "producing") from exc
 
     def poll(self) -> None:
+        """Serve delivery reports; a fatal error (fenced, say) raises TransactionFailed."""
         if self._producer is not None:
-            self._producer.poll(0)
+            self._poll(self._producer, 0)
+
+    @staticmethod
+    def _poll(producer: Producer, timeout_s: float) -> None:
+        try:
+            producer.poll(timeout_s)
+        except KafkaException as exc:
+            raise _classify(exc, "delivering") from exc
 
     def commit(self, offsets: Sequence[TopicPartition], group_metadata: Any) -> None:
         """Add the offsets and commit, once; raises TransactionFailed on any failure."""
