@@ -186,10 +186,15 @@ class _Reader:
 
     def committed(self, groups: Sequence[str]) -> dict[str, dict[tuple[str, int], int]]:
         """Every committed offset of each group, by (topic, partition)."""
-        futures = self.admin.list_consumer_group_offsets(
-            [ConsumerGroupTopicPartitions(group) for group in groups],
-            request_timeout=_TIMEOUT_S,
-        )
+        # One request per group: librdkafka refuses a list of several ("Currently we support
+        # listing offsets for a single consumer group only"); the requests still overlap.
+        futures = {
+            group: future
+            for group in groups
+            for future in self.admin.list_consumer_group_offsets(
+                [ConsumerGroupTopicPartitions(group)], request_timeout=_TIMEOUT_S
+            ).values()
+        }
         result: dict[str, dict[tuple[str, int], int]] = {}
         for group, future in futures.items():
             answer = future.result()

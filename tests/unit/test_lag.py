@@ -63,3 +63,16 @@ def test_a_flow_as_json_and_as_a_line() -> None:
     assert "sink 300 behind (12.3 s)" in flow.describe()
     assert "2 dead letter(s)" in flow.describe()
     assert pytest.approx(8.34) == flow.input_per_s
+
+
+def test_committed_offsets_of_several_groups_are_asked_one_group_at_a_time() -> None:
+    # librdkafka refuses a ListConsumerGroupOffsets of several groups; a stack with two sinks
+    # and a monitor has three.
+    from confluent_kafka.admin import AdminClient
+
+    from medrical.lag import _Reader
+
+    reader = _Reader.__new__(_Reader)
+    reader.admin = AdminClient({"test.mock.num.brokers": 1})
+    committed = reader.committed(["connect-a", "connect-b", "medrical-monitor"])
+    assert committed == {"connect-a": {}, "connect-b": {}, "medrical-monitor": {}}
