@@ -140,8 +140,12 @@ def test_the_monitor_rides_out_a_broker_kill_mid_backlog_with_the_same_alerts(
         assert monitor.poll() is None, log.read_text()
     text = log.read_text()
     assert "Traceback" not in text, text
-    assert "Kafka does not answer" in text, text
-    assert "Kafka answers again" in text, text
+    # The outage shows either as a quiet spell (no answer for a while, then an answer) or, when
+    # it falls inside a commit, as a commit that timed out and a rewind to the last one.
+    if "Kafka does not answer" in text:
+        assert "Kafka answers again" in text, text
+    else:
+        assert "rewinding to the last commit" in text, text
     assert alert_multiset(live_config, topic) == reference
 
 
