@@ -36,10 +36,11 @@ from fastavro import schemaless_writer
 from medrical import schemas
 from medrical.config import MedricalConfig, load_config
 from medrical.kafka_clients import client_conf
+from medrical.producing.plan import WardSpec, plan
 from medrical.producing.producer import PRODUCER_DEFAULTS, BiometricsProducer
 from medrical.producing.run import Limits, Pacing, RunSummary, produce_to_kafka
 from medrical.producing.topics import delete_topic, ensure_topic
-from medrical.producing.workers import WardSpec, plan, run_workers
+from medrical.producing.workers import run_workers
 from medrical.schemas.registry import registry_client
 from medrical.simulation import Simulator
 

@@ -19,8 +19,10 @@ from confluent_kafka import KafkaError, Message
 
 from medrical.config import MedricalConfig
 from medrical.producing.producer import BiometricsProducer
-from medrical.producing.run import KafkaSink, Limits, Pacing, RunSummary, StopFlag, run_loop
+from medrical.producing.run import Limits, Pacing, RunSummary, run_loop
+from medrical.producing.sinks import KafkaSink
 from medrical.simulation import Reading
+from medrical.stopping import StopFlag
 
 _BUCKETS_PER_S = 10
 

@@ -32,9 +32,9 @@ from medrical.config import (
 )
 from medrical.kafka_clients import client_conf
 from medrical.monitor.stream import MonitorOptions, StreamMonitor
-from medrical.producing.run import StopFlag
 from medrical.reliability import committed_records
 from medrical.simulation import Simulator
+from medrical.stopping import StopFlag
 
 T = TypeVar("T")
 

@@ -20,10 +20,10 @@ from medrical.config import MedricalConfig
 from medrical.monitor import AlertEngine, VitalsEvent
 from medrical.monitor.records import alerts_topic_for
 from medrical.monitor.stream import MonitorOptions, StreamMonitor, partitions_of
-from medrical.producing.run import StopFlag
 from medrical.sink import ConnectClient
 from medrical.sink.alerts import alerts_sink_config
 from medrical.stack.layout import StackLayout
+from medrical.stopping import StopFlag
 from tests.integration.helpers import (
     START_MS,
     caught_up,

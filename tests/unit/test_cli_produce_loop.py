@@ -10,17 +10,10 @@ from typing import Any
 import pytest
 
 from medrical.errors import ExitCode, InputError
-from medrical.producing.run import (
-    DeliveryFailedError,
-    KafkaSink,
-    Limits,
-    Pacing,
-    StopFlag,
-    StopOnSignals,
-    check_delivery,
-    run_loop,
-)
+from medrical.producing.run import DeliveryFailedError, Limits, Pacing, check_delivery, run_loop
+from medrical.producing.sinks import KafkaSink
 from medrical.simulation import Reading, Simulator
+from medrical.stopping import StopFlag, StopOnSignals
 
 START_MS = 1_767_225_600_000
 

@@ -11,16 +11,9 @@ from pathlib import Path
 import pytest
 
 from medrical.errors import ExitCode, InputError
+from medrical.producing.plan import WardSpec, merge, plan, shares
 from medrical.producing.run import Limits, Pacing, RunSummary
-from medrical.producing.workers import (
-    WardSpec,
-    WorkerFailedError,
-    WorkerFailure,
-    WorkersResult,
-    merge,
-    plan,
-    shares,
-)
+from medrical.producing.workers import WorkerFailedError, WorkerFailure, WorkersResult
 from medrical.simulation import Shard
 from tests.unit.cli_harness import closed_port, isolate_cli, run_cli
 

@@ -140,8 +140,8 @@ def supervise(
     registry or PostgreSQL stays away longer than its own retries; this brings it back once
     the service is. The local stack runs it for you; run it beside a managed Connect.
     """
-    from medrical.producing.run import StopFlag, StopOnSignals
     from medrical.sink.supervisor import supervise as run_supervisor
+    from medrical.stopping import StopFlag, StopOnSignals
 
     config = _state.config()
     if local_stack:

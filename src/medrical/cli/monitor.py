@@ -25,9 +25,9 @@ from medrical.monitor.stream import (
     StreamMonitor,
 )
 from medrical.monitor.view import WardView
-from medrical.producing.run import StopFlag, StopOnSignals
 from medrical.simulation import MIX, Simulator
 from medrical.simulation.simulator import Cadence
+from medrical.stopping import StopFlag, StopOnSignals
 from medrical.timestamps import epoch_ms_from_iso
 
 log = logging.getLogger(__name__)

@@ -16,6 +16,7 @@ from medrical import schemas
 from medrical.cli import _state
 from medrical.errors import InputError
 from medrical.kafka_clients import ensure_kafka_reachable
+from medrical.producing.plan import WardSpec, WorkerJob, plan
 from medrical.producing.run import (
     Limits,
     Pacing,
@@ -25,7 +26,7 @@ from medrical.producing.run import (
     produce_to_kafka,
     replay_readings,
 )
-from medrical.producing.workers import WardSpec, WorkerJob, plan, run_workers
+from medrical.producing.workers import run_workers
 from medrical.schemas import DEFAULT_TOPIC
 from medrical.simulation import FIELD_NAMES, MIX, WHOLE_WARD, CsvReplay, Reading, RowProblem, Shard
 from medrical.simulation.simulator import Cadence

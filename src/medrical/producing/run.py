@@ -14,25 +14,20 @@ loop drains what is in flight and reports, it does not fail.
 
 from __future__ import annotations
 
-import io
-import json
 import math
-import os
-import signal
-import sys
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from types import FrameType
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING
 
 from medrical import schemas
 from medrical.config import MedricalConfig
 from medrical.errors import InputError, MedricalError
 from medrical.kafka_clients import ensure_kafka_reachable
 from medrical.producing.producer import BiometricsProducer
+from medrical.producing.sinks import EventSink, JsonLinesSink, KafkaSink
 from medrical.simulation import CsvReplay, Reading, RowProblem, seconds_until_due
+from medrical.stopping import StopFlag, StopOnSignals
 
 if TYPE_CHECKING:
     from medrical.producing.metrics import ProducerMetrics
@@ -45,67 +40,6 @@ _STATUS_EVERY_S = 0.5
 
 class DeliveryFailedError(MedricalError):
     """Some events were sent but never acknowledged by Kafka."""
-
-
-class EventSink(Protocol):
-    """Where the loop sends readings: Kafka, or JSON lines for a dry run."""
-
-    def send(self, reading: Reading) -> None: ...
-
-    def wait(self, timeout_s: float) -> None:
-        """Pass time, serving whatever the sink must serve meanwhile (delivery reports)."""
-
-    def finish(self) -> None:
-        """Drain what is in flight."""
-
-    def counts(self) -> tuple[int, int, int]:
-        """(sent, delivered, failed) so far."""
-
-
-class StopFlag:
-    """Set by a signal, or by a caller; the loop checks it between events."""
-
-    def __init__(self) -> None:
-        self.reason: str | None = None
-
-    def set(self, reason: str = "stop requested") -> None:
-        if self.reason is None:
-            self.reason = reason
-
-    def __bool__(self) -> bool:
-        return self.reason is not None
-
-
-class StopOnSignals:
-    """While active, SIGINT and SIGTERM set `flag` instead of killing the process.
-
-    The first signal also restores the previous handlers, so a second Ctrl+C interrupts at
-    once (for when draining takes too long). Outside the main thread, signals are left alone.
-    """
-
-    _SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self, flag: StopFlag) -> None:
-        self.flag = flag
-        self._previous: dict[int, Any] = {}
-
-    def _handle(self, signum: int, _frame: FrameType | None) -> None:
-        self.flag.set(f"stopped by {signal.Signals(signum).name}")
-        self._restore()
-
-    def _restore(self) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        self._previous = {}
-
-    def __enter__(self) -> StopFlag:
-        if threading.current_thread() is threading.main_thread():
-            for signum in self._SIGNALS:
-                self._previous[signum] = signal.signal(signum, self._handle)
-        return self.flag
-
-    def __exit__(self, *_exc: object) -> None:
-        self._restore()
 
 
 @dataclass(frozen=True)
@@ -262,99 +196,6 @@ def _wait_until(sink: EventSink, stop: StopFlag, clock: Callable[[], float], unt
         if remaining <= 0:
             return
         sink.wait(min(remaining, _WAIT_SLICE_S))
-
-
-# --- sinks -------------------------------------------------------------------------------------
-
-
-class JsonLinesSink:
-    """A dry run: each reading checked against the Avro value schema, then written as one JSON
-    line (event_time as ISO-8601 UTC). Nothing touches the network.
-
-    When the reader goes away (`| head`), the run stops as if asked to: that is not a failure.
-    """
-
-    first_error: str | None = None
-
-    def __init__(self, stop: StopFlag, out: IO[str] | None = None) -> None:
-        self._out = out if out is not None else sys.stdout
-        self._stop = stop
-        self._written = 0
-
-    def send(self, reading: Reading) -> None:
-        schemas.check_record(reading.to_record())
-        line = json.dumps(reading.to_json_dict(), separators=(",", ":")) + "\n"
-        try:
-            self._out.write(line)
-        except BrokenPipeError:
-            self._reader_gone()
-            return
-        self._written += 1
-
-    def wait(self, timeout_s: float) -> None:
-        self._flush()
-        time.sleep(timeout_s)
-
-    def finish(self) -> None:
-        self._flush()
-
-    def counts(self) -> tuple[int, int, int]:
-        return self._written, self._written, 0
-
-    def _flush(self) -> None:
-        try:
-            self._out.flush()
-        except BrokenPipeError:
-            self._reader_gone()
-
-    def _reader_gone(self) -> None:
-        self._stop.set("output closed")
-        # Point the descriptor at /dev/null so the interpreter's own flush at exit stays quiet.
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self._out.fileno())
-            os.close(devnull)
-        except (OSError, ValueError, io.UnsupportedOperation):
-            pass
-
-
-class _Producer(Protocol):
-    @property
-    def stats(self) -> Any: ...
-
-    def send(self, record: Mapping[str, Any]) -> None: ...
-
-    def poll(self, timeout_s: float = 0.0) -> None: ...
-
-    def flush(self, timeout_s: float = 30.0) -> int: ...
-
-
-class KafkaSink:
-    """Readings to Kafka through a `BiometricsProducer` (keyed by patient id)."""
-
-    def __init__(self, producer: _Producer, flush_timeout_s: float = 30.0) -> None:
-        self._producer = producer
-        self._flush_timeout_s = flush_timeout_s
-        self.undelivered = 0
-
-    @property
-    def first_error(self) -> str | None:
-        error: str | None = self._producer.stats.first_error
-        return error
-
-    def send(self, reading: Reading) -> None:
-        self._producer.send(reading.to_record())
-
-    def wait(self, timeout_s: float) -> None:
-        self._producer.poll(timeout_s)
-
-    def finish(self) -> None:
-        self.undelivered = self._producer.flush(self._flush_timeout_s)
-
-    def counts(self) -> tuple[int, int, int]:
-        stats = self._producer.stats
-        # Whatever flush could not deliver in time counts as failed.
-        return stats.sent, stats.delivered, stats.failed + self.undelivered
 
 
 def check_delivery(summary: RunSummary) -> None:
