@@ -9,14 +9,20 @@ target after another (`--plan`: brokers, connect, registry, postgres, monitor; `
 broker at random) and brings each back after `--back-after` seconds (`medrical chaos kill
 ... --back-after`; the monitor is restarted by this script, as a supervisor would).
 
-For each kill: the producer's stall (its longest delivery, produce() to acknowledgement, of
-readings produced from just before the kill until just before the next), against the longest
-of an undisturbed stretch before the first kill; how long the service took to be healthy
-again; and the recovery, from the kill until the table again held every reading more than
-`--fresh` seconds old (and, for the monitor, until it had again scored every such reading).
-At the end: readings sent, acknowledged, in the topic, stored (rows, distinct), lost and
-duplicated; the monitor's alerts in Kafka and in PostgreSQL against those of an uninterrupted
-run: the monitor's engine over the same readings in memory, with no Kafka at all.
+Meanwhile it samples the progress of each stage of the pipeline against the work that had
+reached it: readings acknowledged by Kafka (against those produced), rows stored (against
+those acknowledged) and readings scored, the monitor's committed offsets (against those
+acknowledged). For each kill, until the next: how long each stage stood still while it had
+work (its longest halt, from its last progress to the next) and the stall, the longest of
+them; how long after the kill each stage again held every reading that had reached it more
+than `--fresh` seconds earlier, and the recovery, the latest of them ("-": not before the next
+kill); the producer's longest delivery (produce() to acknowledgement) of readings produced
+around it; and how long the service took to be healthy again. The same halts over an
+undisturbed stretch before the first kill are the baseline. At the end: the stall's and the
+recovery's maximum and median over the kills; readings sent, acknowledged, in the topic,
+stored (rows, distinct), lost and duplicated; the monitor's alerts in Kafka and in PostgreSQL
+against those of an uninterrupted run: the monitor's engine over the same readings in memory,
+with no Kafka at all. The figures print as Markdown (`--json` for all of them).
 
     .venv/bin/python benchmarks/soak_chaos.py [--readings 1000000] [--rate 1500] [--json]
 """
@@ -29,17 +35,19 @@ import itertools
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+import psycopg
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from psycopg import sql
 
 from medrical.config import MedricalConfig, load_config
 from medrical.kafka_clients import client_conf
@@ -47,6 +55,7 @@ from medrical.monitor import AlertEngine, VitalsEvent
 from medrical.producing.topics import ensure_topic
 from medrical.reliability import (
     Outcome,
+    ProgressTrace,
     SteadyLoad,
     committed_records,
     describe_outcome,
@@ -74,52 +83,65 @@ def say(line: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {line}", file=sys.stderr, flush=True)
 
 
-def committed(consumer: Consumer, topic: str, partitions: int) -> int:
+def committed(consumer: Consumer, topic: str, partitions: int, timeout_s: float = 30.0) -> int:
     tps = [TopicPartition(topic, p) for p in range(partitions)]
-    return sum(max(tp.offset, 0) for tp in consumer.committed(tps, timeout=30))
+    return sum(max(tp.offset, 0) for tp in consumer.committed(tps, timeout=timeout_s))
 
 
-@dataclass
-class Sample:
-    at: float
-    delivered: int
-    stored: int
-    scored: int | None
+class RowCounter:
+    """Rows of the soak's table, over one connection kept open between counts (the upsert on
+    the reading's key keeps them distinct, so a plain count(*) will do while sampling)."""
+
+    def __init__(self, config: MedricalConfig, table: str) -> None:
+        self.config, self.table = config, table
+        self.connection: psycopg.Connection[Any] | None = None
+
+    def count(self) -> int | None:
+        """None while PostgreSQL does not answer."""
+        try:
+            if self.connection is None or self.connection.closed:
+                conninfo = {**self.config.postgres.connect_kwargs(), "connect_timeout": 2}
+                self.connection = psycopg.connect(**conninfo, autocommit=True)
+            exists = self.connection.execute(
+                "SELECT to_regclass(%s)", (f'public."{self.table}"',)
+            ).fetchone()
+            if exists is None or exists[0] is None:
+                return 0
+            query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(self.table))
+            row = self.connection.execute(query).fetchone()
+            return int(row[0]) if row else None
+        except psycopg.Error:
+            self.close()
+            return None
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
 
 
-@dataclass
-class Progress:
-    """Samples, once a second, of what was acknowledged, stored and scored."""
+def sample_every(
+    interval_s: float,
+    halt: threading.Event,
+    trace: ProgressTrace,
+    done: Callable[[], int | None],
+    due: Callable[[], int],
+) -> threading.Thread:
+    """A thread that records, every `interval_s`, what a stage has done against what had
+    reached it (read first, so that a stage that keeps up is never seen behind)."""
 
-    samples: list[Sample] = field(default_factory=list)
-    halt: threading.Event = field(default_factory=threading.Event)
+    def loop() -> None:
+        while not halt.wait(interval_s):
+            arrived = due()
+            trace.record(time.monotonic(), done(), arrived)
 
-    def fresh_after(
-        self,
-        since: float,
-        until: float | None,
-        fresh_s: float,
-        of: Callable[[Sample], int | None],
-    ) -> float:
-        """Seconds from `since` until `of(sample)` again reached what was acknowledged
-        `fresh_s` earlier, after the last time before `until` it fell behind (0.0 if it
-        never did)."""
-        behind_until = None
-        for sample in self.samples:
-            if sample.at < since + fresh_s or (until is not None and sample.at >= until):
-                continue
-            reached = of(sample)
-            earlier = self.delivered_at(sample.at - fresh_s)
-            if reached is not None and reached < earlier:
-                behind_until = sample.at
-        if behind_until is None:
-            return 0.0
-        following = [s.at for s in self.samples if s.at > behind_until]
-        return (following[0] if following else behind_until) - since
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    return thread
 
-    def delivered_at(self, moment: float) -> int:
-        before = [s.delivered for s in self.samples if s.at <= moment]
-        return before[-1] if before else 0
+
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
 
 
 class Monitor:
@@ -190,39 +212,50 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             deploy_connector(client, alerts_connector(name), conf, report=say)
         monitor.start()
     chaos = Chaos(stack, report=lambda event: say(event.line()))
-    progress = Progress()
     start_ms = int(time.time() * 1000)
     readings = ward(args, start_ms).readings()
     load = SteadyLoad(config, topic, readings, rate=args.rate, count=args.readings)
     probe = Consumer(
         client_conf(config, **{"group.id": f"soak-{name}", "enable.auto.commit": False})
     )
+    # The samplers' own clients: a consumer's calls are not to be shared between threads.
+    offsets = Consumer(
+        client_conf(config, **{"group.id": f"soak-{name}", "enable.auto.commit": False})
+    )
+    rows = RowCounter(config, topic)
 
-    def sample() -> None:
-        while not progress.halt.wait(1.0):
-            try:
-                scored = committed(probe, topic, partitions) if args.monitor else None
-                stored = stored_counts(config, topic).distinct
-            except Exception as exc:  # PostgreSQL or Kafka down: this second goes unsampled
-                say(f"sample skipped: {str(exc).splitlines()[0][:120]}")
-                continue
-            progress.samples.append(
-                Sample(time.monotonic(), load.timeline.delivered, stored, scored)
-            )
+    def scored() -> int | None:
+        try:
+            return committed(offsets, topic, partitions, timeout_s=5.0)
+        except KafkaException:
+            return None
 
-    sampler = threading.Thread(target=sample, daemon=True)
+    def acknowledged() -> int:
+        return load.timeline.delivered
+
+    halt = threading.Event()
+    traces = {"acknowledged": ProgressTrace(), "stored": ProgressTrace()}
+    if args.monitor:
+        traces["scored"] = ProgressTrace()
     kills: list[dict[str, Any]] = []
+    samplers: list[threading.Thread] = []
     duration = args.readings / args.rate
     try:
         load.start()
-        sampler.start()
-        baseline_start = time.monotonic() + 10.0
+        samplers += [
+            sample_every(0.2, halt, traces["acknowledged"], acknowledged, load.sent),
+            sample_every(args.sample, halt, traces["stored"], rows.count, acknowledged),
+        ]
+        if args.monitor:
+            samplers.append(sample_every(args.sample, halt, traces["scored"], scored, acknowledged))
+        # The sink and the monitor take some seconds to reach their pace: not a baseline.
+        baseline_start = time.monotonic() + 20.0
         for index, target in enumerate(plan):
             due = load.timeline.started + duration * (index + 1) / (len(plan) + 1)
             time.sleep(max(0.0, due - time.monotonic()))
             if target == "monitor" and not args.monitor:
                 continue
-            killed_at = time.monotonic()
+            killed_at, wall_clock = time.monotonic(), time.strftime("%H:%M:%S", time.gmtime())
             # Restarts slower than the stream's pace push later kills past its end: say so.
             streaming = load.running
             if target == "monitor":
@@ -236,6 +269,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             kills.append(
                 {
                     "target": service,
+                    "at": wall_clock,
                     "killed_at": killed_at,
                     "back_s": time.monotonic() - killed_at,
                     "while_streaming": streaming,
@@ -244,35 +278,52 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         load.wait()
         summary = load.stop()
         say(f"load done: {summary.describe()}")
-        wait_until(lambda: stored_counts(config, topic).distinct >= summary.delivered, 600)
+        final_rows = RowCounter(config, topic)
+        wait_until(lambda: (final_rows.count() or 0) >= summary.delivered, 600)
+        final_rows.close()
         if args.monitor:
             wait_until(lambda: committed(probe, topic, partitions) >= summary.delivered, 600)
         time.sleep(3.0)
-        progress.halt.set()
+        halt.set()
         monitor.stop()
         alerts = compare_alerts(config, args, name, start_ms) if args.monitor else {}
     finally:
-        progress.halt.set()
+        halt.set()
         monitor.stop()
         with ConnectClient(config.connect) as client:
             remove_connector(client, connector)
             remove_connector(client, alerts_connector(name))
+    for sampler in samplers:
+        sampler.join(timeout=30)
+    rows.close()
+    offsets.close()
     timeline = load.timeline
     first_kill = kills[0]["killed_at"] if kills else time.monotonic()
     baseline_max = timeline.max_latency_s(since=baseline_start, until=first_kill - 1.0)
+    baseline_halts = {
+        stage: trace.longest_halt(baseline_start, first_kill, inside=True)
+        for stage, trace in traces.items()
+    }
     for position, kill in enumerate(kills):
-        since = kill["killed_at"] - 1.0
+        since = kill["killed_at"]
         following = kills[position + 1]["killed_at"] if position + 1 < len(kills) else None
-        until = following - 1.0 if following is not None else None
-        kill["stall_s"] = timeline.max_latency_s(since=since, until=until)
-        kill["sink_recovered_s"] = progress.fresh_after(
-            kill["killed_at"], following, args.fresh, lambda s: s.stored
+        kill["delivery_max_s"] = timeline.max_latency_s(
+            since=since - 1.0, until=None if following is None else following - 1.0
         )
-        if args.monitor:
-            kill["monitor_recovered_s"] = progress.fresh_after(
-                kill["killed_at"], following, args.fresh, lambda s: s.scored
-            )
-        kill["at_s"] = round(kill.pop("killed_at") - timeline.started, 1)
+        halted = {stage: trace.longest_halt(since, following) for stage, trace in traces.items()}
+        recovered = {
+            stage: trace.caught_up_after(since, following, args.fresh)
+            for stage, trace in traces.items()
+        }
+        kill["halted_s"] = halted
+        kill["stall_s"] = max(halted.values())
+        kill["recovered_s"] = recovered
+        late = [value for value in recovered.values() if value is None]
+        kill["recovery_s"] = None if late else max(v for v in recovered.values() if v is not None)
+        kill["at_s"] = round(since - timeline.started, 1)
+        del kill["killed_at"]
+    stalls = [kill["stall_s"] for kill in kills]
+    recoveries = [kill["recovery_s"] for kill in kills if kill["recovery_s"] is not None]
     outcome = Outcome.of(config, topic, summary)
     probe.close()
     return {
@@ -280,7 +331,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "rate_per_s": args.rate,
         "back_after_s": args.back_after,
         "baseline_max_latency_s": baseline_max,
+        "baseline_halted_s": baseline_halts,
         "kills": kills,
+        "stall_max_s": max(stalls, default=None),
+        "stall_median_s": median(stalls),
+        "recovery_max_s": max(recoveries, default=None),
+        "recovery_median_s": median(recoveries),
+        "not_recovered_before_next_kill": len(kills) - len(recoveries),
         **outcome.as_dict(),
         "elapsed_s": summary.elapsed_s,
         "alerts": alerts,
@@ -339,6 +396,54 @@ def wait_until(condition: Callable[[], bool], timeout_s: float) -> None:
     say(f"gave up waiting after {timeout_s:.0f} s")
 
 
+def seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"
+
+
+def report(result: dict[str, Any]) -> str:
+    """The figures as Markdown, ready for docs/reliability.md."""
+    stages = list(result["baseline_halted_s"])
+    halts = ", ".join(f"{stage} {result['baseline_halted_s'][stage]:.1f} s" for stage in stages)
+    lines = [
+        f"{result['readings']:,} readings at {result['rate_per_s']:,.0f}/s on three brokers, "
+        f"{len(result['kills'])} kill -9s, each target back after {result['back_after_s']:g} s. "
+        f"Undisturbed (before the first kill): longest delivery "
+        f"{result['baseline_max_latency_s']:.2f} s; longest halt {halts}.",
+        "",
+        f"| at (UTC) | kill -9 | healthy again | longest delivery | halted ({' / '.join(stages)}) "
+        f"| stall | caught up ({' / '.join(stages)}) | recovery |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for kill in result["kills"]:
+        when = kill["at"] + ("" if kill["while_streaming"] else " (after the stream)")
+        halted = " / ".join(seconds(kill["halted_s"][stage]) for stage in stages)
+        caught_up = " / ".join(seconds(kill["recovered_s"][stage]) for stage in stages)
+        columns = [
+            when,
+            kill["target"],
+            seconds(kill["back_s"]),
+            f"{kill['delivery_max_s']:.2f} s",
+            halted,
+            seconds(kill["stall_s"]),
+            caught_up,
+            seconds(kill["recovery_s"]),
+        ]
+        lines.append("| " + " | ".join(columns) + " |")
+    lines += [
+        "",
+        f"Stall: max {seconds(result['stall_max_s'])}, median "
+        f"{seconds(result['stall_median_s'])}. Recovery: max {seconds(result['recovery_max_s'])}, "
+        f"median {seconds(result['recovery_median_s'])}"
+        + (
+            f" ({result['not_recovered_before_next_kill']} kill(s) not caught up before the next "
+            "kill: -)."
+            if result["not_recovered_before_next_kill"]
+            else "."
+        ),
+    ]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--readings", type=int, default=1_000_000)
@@ -349,6 +454,9 @@ def main() -> None:
     parser.add_argument("--plan", default=DEFAULT_PLAN, help="comma-separated kill targets")
     parser.add_argument("--back-after", type=float, default=8.0, help="s a target stays dead")
     parser.add_argument("--fresh", type=float, default=5.0, help="s of lag counted as fresh")
+    parser.add_argument(
+        "--sample", type=float, default=0.5, help="s between counts of stored and scored readings"
+    )
     parser.add_argument("--monitor", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--seed", type=int, default=29)
     parser.add_argument("--json", action="store_true")
@@ -357,22 +465,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(
-        f"{result['readings']:,} readings at {result['rate_per_s']:,.0f}/s on three brokers, "
-        f"{len(result['kills'])} kill -9s, each target back after {result['back_after_s']:g} s; "
-        f"undisturbed longest delivery {result['baseline_max_latency_s']:.3f} s (baseline):"
-    )
-    for kill in result["kills"]:
-        monitor = (
-            f", monitor fresh again {kill['monitor_recovered_s']:.1f} s"
-            if "monitor_recovered_s" in kill
-            else ""
-        )
-        print(
-            f"  {kill['at_s']:>6.1f} s kill -9 {kill['target']:<8} stall {kill['stall_s']:.2f} s, "
-            f"back {kill['back_s']:.1f} s, table fresh again {kill['sink_recovered_s']:.1f} s"
-            f"{monitor} after the kill" + ("" if kill["while_streaming"] else " (after the stream)")
-        )
+    print(report(result))
     alerts = result["alerts"]
     if alerts:
         print(

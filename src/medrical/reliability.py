@@ -3,11 +3,14 @@ counts of what was stored.
 
 Used by the failover benchmarks and the chaos tests alike: start a `SteadyLoad`, inject the
 fault (`medrical.stack.chaos`), stop the load, then ask its `DeliveryTimeline` how long
-producing stalled around the fault and `stored_counts` whether every reading landed once.
+producing stalled around the fault and `stored_counts` whether every reading landed once. A
+`ProgressTrace` per stage (acknowledged, stored, scored), sampled meanwhile, tells how long
+that stage stood still around each fault and when it had caught up again.
 """
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 import uuid
@@ -84,6 +87,94 @@ class DeliveryTimeline:
                 for bucket, value in self._max.items()
                 if bucket >= low and (high is None or bucket <= high)
             ]
+
+
+@dataclass(frozen=True)
+class Halt:
+    """A stretch in which a stage of the pipeline had work and did none of it: from the last
+    sample that showed it progressing (or first showed it with work) to the next that did."""
+
+    start: float
+    end: float
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+
+class ProgressTrace:
+    """Samples of one stage's progress (readings acknowledged, stored or scored) against the
+    work that had reached it by then, to tell how long it stood still and when it caught up.
+
+    `done` is None when the stage could not be read (its server down): such a sample neither
+    ends a halt nor starts one.
+    """
+
+    def __init__(self) -> None:
+        self._samples: list[tuple[float, int | None, int]] = []
+        self._lock = threading.Lock()
+
+    def record(self, at: float, done: int | None, due: int) -> None:
+        with self._lock:
+            self._samples.append((at, done, due))
+
+    def samples(self) -> list[tuple[float, int | None, int]]:
+        with self._lock:
+            return list(self._samples)
+
+    def halts(self) -> list[Halt]:
+        """Every stretch between two samples of progress in which the stage had work, in
+        order: while it keeps up, each is about one sampling interval long."""
+        halts: list[Halt] = []
+        mark: tuple[float, int, bool] | None = None  # when, how much done, work pending then
+        for at, done, due in self.samples():
+            if done is None:
+                continue
+            if mark is None or done > mark[1]:
+                if mark is not None and mark[2]:
+                    halts.append(Halt(mark[0], at))
+                mark = (at, done, done < due)
+            elif done >= due:
+                mark = (at, done, False)  # idle: nothing to do is no halt
+            elif not mark[2]:
+                mark = (at, done, True)  # work arrived: a halt may start here
+        return halts
+
+    def longest_halt(
+        self, since: float | None = None, until: float | None = None, *, inside: bool = False
+    ) -> float:
+        """The longest halt that overlaps the window (0.0 if none); with `inside`, the longest
+        that lies wholly in it (for a baseline, which a fault just after must not reach)."""
+
+        def counted(halt: Halt) -> bool:
+            if inside:
+                return (since is None or halt.start >= since) and (
+                    until is None or halt.end <= until
+                )
+            return (since is None or halt.end > since) and (until is None or halt.start < until)
+
+        return max((halt.seconds for halt in self.halts() if counted(halt)), default=0.0)
+
+    def caught_up_after(self, since: float, until: float | None, lag_s: float) -> float | None:
+        """Seconds from `since` until the stage had again done all the work that had reached it
+        `lag_s` earlier, after the last sample before `until` at which it had not (0.0 if it
+        never fell that far behind); None if it was still behind at the last sample before
+        `until`."""
+        samples = [s for s in self.samples() if until is None or s[0] < until]
+        times = [at for at, _, _ in samples]
+        behind_at: float | None = None
+        caught_up_at: float | None = None
+        for at, done, _ in samples:
+            if at < since or done is None:
+                continue
+            earlier = bisect.bisect_right(times, at - lag_s) - 1
+            if earlier >= 0 and done < samples[earlier][2]:
+                behind_at, caught_up_at = at, None
+            elif behind_at is not None and caught_up_at is None:
+                caught_up_at = at
+        if behind_at is None:
+            return 0.0
+        return None if caught_up_at is None else caught_up_at - since
 
 
 class SteadyLoad:

@@ -12,7 +12,13 @@ import pytest
 from medrical.cli import _run
 from medrical.config import KAFKA_BROKERS_FILE, MedricalConfig, StackSettings
 from medrical.errors import InputError, StackError
-from medrical.reliability import DeliveryTimeline, Outcome, StoredCounts, describe_outcome
+from medrical.reliability import (
+    DeliveryTimeline,
+    Outcome,
+    ProgressTrace,
+    StoredCounts,
+    describe_outcome,
+)
 from medrical.stack import process, rendering
 from medrical.stack.chaos import ANY_BROKER, Action, Chaos, ChaosEvent, parse_duration
 from medrical.stack.manager import LocalStack
@@ -342,3 +348,67 @@ def test_an_outcome_counts_the_lost_and_the_repeated_against_what_was_acknowledg
         "sent 1,000, acknowledged 998, failed 2, in the topic 999, stored 1,001 rows "
         "(997 distinct): lost 1, duplicated 4 rows / 1 messages"
     )
+
+
+# --- progress traces -----------------------------------------------------------------------------
+
+
+def _trace(samples: list[tuple[float, int | None, int]]) -> ProgressTrace:
+    trace = ProgressTrace()
+    for at, done, due in samples:
+        trace.record(at, done, due)
+    return trace
+
+
+def test_a_halt_runs_from_the_last_progress_to_the_next_while_work_waits() -> None:
+    # Stored rows against acknowledged readings: steady, then stuck from 12 s to 18 s (its
+    # server unreadable at 14 s and 16 s), then caught up.
+    trace = _trace(
+        [
+            (10.0, 100, 150),
+            (11.0, 200, 250),
+            (12.0, 300, 350),
+            (13.0, 300, 450),
+            (14.0, None, 550),
+            (16.0, None, 750),
+            (18.0, 900, 950),
+            (19.0, 1000, 1050),
+        ]
+    )
+    assert [h.seconds for h in trace.halts()] == [1.0, 1.0, 6.0, 1.0]
+    assert trace.longest_halt() == 6.0
+    assert trace.longest_halt(since=13.5) == 6.0  # it overlaps the window
+    assert trace.longest_halt(since=18.5) == 1.0
+    assert trace.longest_halt(until=11.5) == 1.0
+    assert trace.longest_halt(until=15.0) == 6.0  # it began before 15 s
+    assert trace.longest_halt(until=15.0, inside=True) == 1.0  # but ended after
+
+
+def test_a_stage_with_nothing_to_do_is_idle_not_halted() -> None:
+    # The stream ended at 100 readings: the stage caught up at 12 s and stays put.
+    trace = _trace([(10.0, 50, 100), (11.0, 80, 100), (12.0, 100, 100), (20.0, 100, 100)])
+    assert trace.longest_halt() == 1.0
+    # New work at 21 s, first done at 23 s: a halt of 2 s, counted from when the work came.
+    more = _trace([(12.0, 100, 100), (20.0, 100, 100), (21.0, 100, 120), (23.0, 120, 120)])
+    assert more.longest_halt() == 2.0
+
+
+def test_caught_up_is_when_the_stage_again_holds_what_reached_it_lag_s_earlier() -> None:
+    # 100 readings a second arrive; the stage keeps within 1 s until a fault at 10 s stops it
+    # (its last progress at 10 s, the next at 15 s), then it works off the backlog.
+    samples: list[tuple[float, int | None, int]] = []
+    for second in range(25):
+        due = 100 * second
+        if second < 10:
+            done = due - 50
+        elif second < 15:
+            done = 950
+        else:
+            done = min(due - 50, 950 + 200 * (second - 14))
+        samples.append((float(second), done, due))
+    trace = _trace(samples)
+    # At 17 s: 1,550 done, 1,500 due at 15 s.
+    assert trace.caught_up_after(10.0, None, lag_s=2.0) == 7.0
+    assert trace.caught_up_after(0.0, 10.0, lag_s=2.0) == 0.0  # never behind before the fault
+    assert trace.caught_up_after(10.0, 15.0, lag_s=2.0) is None  # still behind at the window's end
+    assert trace.longest_halt(since=10.0, until=11.0) == 5.0
