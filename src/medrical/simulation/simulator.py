@@ -17,21 +17,29 @@ import functools
 import math
 import os
 import random
-import statistics
 import time
 from collections.abc import Iterator
 from typing import Final, Literal, get_args
 
 from medrical.errors import InputError
+from medrical.simulation.latent import (
+    DIASTOLIC,
+    HEART_RATE,
+    NORMAL_BITS,
+    RESPIRATORY_RATE,
+    SPO2,
+    SYSTOLIC,
+    TEMPERATURE,
+    PatientState,
+    normal_quantiles,
+    ou_step,
+)
 from medrical.simulation.onsets import onset_time
 from medrical.simulation.physiology import (
     MIN_PULSE_PRESSURE,
     SURVIVABLE_BOUNDS,
     PatientProfile,
-    circadian,
     draw_profile,
-    oxygen_fio2,
-    targets,
 )
 from medrical.simulation.reading import Reading
 from medrical.simulation.scenario import MIX, Scenario, resolve_scenarios
@@ -40,19 +48,6 @@ from medrical.timestamps import EVENT_TIME_RANGE, event_time_in_range
 
 Cadence = Literal["monitor", "ward"]
 CADENCES: Final[tuple[str, ...]] = get_args(Cadence)
-
-# Per vital: (time constant of reversion in s, stationary SD of the latent value, SD of the
-# measurement noise). Temperature drifts slowly; SpO2 and heart rate wander quickly.
-_HEART_RATE: Final = (180.0, 3.0, 1.0)
-_SYSTOLIC: Final = (600.0, 5.0, 2.0)
-_DIASTOLIC: Final = (600.0, 3.5, 1.5)
-_TEMPERATURE: Final = (1800.0, 0.12, 0.05)
-_SPO2: Final = (120.0, 0.7, 0.4)
-_RESPIRATORY_RATE: Final = (300.0, 1.2, 0.6)
-
-_TARGET_REFRESH_MS: Final = 60_000
-"""Scenarios change over hours; recomputing targets once a minute keeps readings cheap."""
-_AIR_FIO2: Final = 0.21
 
 # Ward observation rounds (ms): blood pressure, respiration and consciousness every
 # 15-60 minutes, temperature every 2-6 hours.
@@ -73,8 +68,6 @@ _SPO2_LOW, _SPO2_HIGH = (int(bound) for bound in SURVIVABLE_BOUNDS["spo2"])
 _RR_LOW, _RR_HIGH = (int(bound) for bound in SURVIVABLE_BOUNDS["respiratory_rate"])
 
 
-_NORMAL_BITS: Final = 14
-
 MAX_INTERVAL_S: Final = 86_400
 """Readings at most a day apart: NEWS2 observations are never rarer."""
 
@@ -82,112 +75,6 @@ MAX_PATIENTS: Final = 1_000_000
 """The most patients one Simulator holds: each is drawn and kept in memory (about 1 KiB)
 before the first reading, so a million take about a GiB and minutes; more would only exhaust
 the machine. A larger ward is simulated in shards."""
-
-
-@functools.cache
-def _normal_quantiles() -> tuple[float, ...]:
-    """Standard normal quantiles at 2**14 evenly spaced probabilities.
-
-    Indexing them with random bits is inverse-transform sampling of the normal distribution,
-    discretised finely enough for noise, and a few times cheaper than ``random.gauss``, which
-    dominated the cost of a reading. It also bounds the noise at about 3.9 SD.
-    """
-    size = 1 << _NORMAL_BITS
-    standard = statistics.NormalDist()
-    return tuple(standard.inv_cdf((index + 0.5) / size) for index in range(size))
-
-
-def _ou_step(tau_s: float, sd: float, dt_s: float) -> tuple[float, float]:
-    """Exact OU discretisation: x' = mu + (x - mu) * a + b * N(0, 1)."""
-    a = math.exp(-dt_s / tau_s)
-    return a, sd * math.sqrt(1.0 - a * a)
-
-
-class _PatientState:
-    """The mutable part of a patient during one run of `Simulator.readings`."""
-
-    __slots__ = (
-        "artifact_left",
-        "artifact_probe_off",
-        "artifact_spike",
-        "bits",
-        "chance",
-        "consciousness",
-        "diastolic",
-        "diastolic_target",
-        "fio2",
-        "heart_rate",
-        "heart_rate_target",
-        "on_oxygen",
-        "onset_time",
-        "profile",
-        "refresh_due",
-        "respiratory_rate",
-        "respiratory_rate_target",
-        "rng",
-        "round_due",
-        "scenario",
-        "spo2",
-        "spo2_target",
-        "systolic",
-        "systolic_target",
-        "temperature",
-        "temperature_due",
-        "temperature_target",
-        "uniform",
-    )
-
-    def __init__(self, profile: PatientProfile, scenario: Scenario, rng: random.Random) -> None:
-        self.profile = profile
-        self.scenario = scenario
-        self.rng = rng
-        self.bits = rng.getrandbits
-        self.chance = rng.random
-        self.uniform = rng.uniform
-        baseline = profile.baseline
-        self.heart_rate = self.heart_rate_target = baseline.heart_rate
-        self.systolic = self.systolic_target = baseline.systolic_bp
-        self.diastolic = self.diastolic_target = baseline.diastolic_bp
-        self.temperature = self.temperature_target = baseline.body_temperature
-        self.spo2 = self.spo2_target = baseline.spo2
-        self.respiratory_rate = self.respiratory_rate_target = baseline.respiratory_rate
-        self.consciousness = "A"
-        self.fio2 = _AIR_FIO2
-        self.on_oxygen = False
-        self.refresh_due = 0
-        self.round_due = 0
-        self.temperature_due = 0
-        self.artifact_left = 0
-        self.artifact_probe_off = False
-        self.artifact_spike = 0
-        self.onset_time: int | None = None
-
-    def refresh(self, now_ms: int, start_ms: int) -> None:
-        """Recompute the targets for the scenario time and time of day at ``now_ms``."""
-        profile = self.profile
-        hours = (now_ms - start_ms) / 3_600_000 * profile.pace + profile.scenario_offset_h
-        insults = self.scenario.insults_at(hours)
-        rhythm = circadian((now_ms // 1000) % 86_400 / 3600.0)
-        self.fio2 = oxygen_fio2(profile, insults, self.scenario.oxygen_target_spo2, self.fio2)
-        self.on_oxygen = self.fio2 > _AIR_FIO2
-        self.consciousness = insults.consciousness
-        goal = targets(profile, insults, self.fio2, self.temperature, rhythm)
-        self.heart_rate_target = goal.heart_rate
-        self.systolic_target = goal.systolic_bp
-        self.diastolic_target = goal.diastolic_bp
-        self.temperature_target = goal.body_temperature
-        self.spo2_target = goal.spo2
-        self.respiratory_rate_target = goal.respiratory_rate
-        self.refresh_due = now_ms + _TARGET_REFRESH_MS
-
-    def settle(self) -> None:
-        """Start each latent value but temperature at a stationary draw around its target."""
-        gauss = self.rng.gauss
-        self.heart_rate = gauss(self.heart_rate_target, _HEART_RATE[1])
-        self.systolic = gauss(self.systolic_target, _SYSTOLIC[1])
-        self.diastolic = gauss(self.diastolic_target, _DIASTOLIC[1])
-        self.spo2 = gauss(self.spo2_target, _SPO2[1])
-        self.respiratory_rate = gauss(self.respiratory_rate_target, _RESPIRATORY_RATE[1])
 
 
 class Simulator:
@@ -306,13 +193,13 @@ class Simulator:
         whole ward. Every call starts the same stream afresh, so equal seeds give equal
         streams.
         """
-        normal = _normal_quantiles()
-        width = _NORMAL_BITS
+        normal = normal_quantiles()
+        width = NORMAL_BITS
         start_ms = self.start_ms
         interval_ms = self.interval_ms
         ward_size = self.ward_size
         states = [
-            _PatientState(
+            PatientState(
                 profile,
                 self._scenario_of(profile),
                 random.Random(f"medrical-readings-{self.seed}-{number}"),
@@ -323,20 +210,20 @@ class Simulator:
         for state, offset in zip(states, offsets, strict=True):
             state.onset_time = onset_time(state.profile, state.scenario, start_ms)
             state.refresh(start_ms + offset, start_ms)
-            state.temperature = state.rng.gauss(state.temperature_target, _TEMPERATURE[1])
+            state.temperature = state.rng.gauss(state.temperature_target, TEMPERATURE[1])
             # Heart rate is coupled to the temperature, so settle it on the second pass.
             state.refresh(start_ms + offset, start_ms)
             state.settle()
 
         dt_s = interval_ms / 1000.0
-        a_hr, b_hr = _ou_step(_HEART_RATE[0], _HEART_RATE[1], dt_s)
-        a_sbp, b_sbp = _ou_step(_SYSTOLIC[0], _SYSTOLIC[1], dt_s)
-        a_dbp, b_dbp = _ou_step(_DIASTOLIC[0], _DIASTOLIC[1], dt_s)
-        a_temp, b_temp = _ou_step(_TEMPERATURE[0], _TEMPERATURE[1], dt_s)
-        a_spo2, b_spo2 = _ou_step(_SPO2[0], _SPO2[1], dt_s)
-        a_rr, b_rr = _ou_step(_RESPIRATORY_RATE[0], _RESPIRATORY_RATE[1], dt_s)
-        noise_hr, noise_sbp, noise_dbp = _HEART_RATE[2], _SYSTOLIC[2], _DIASTOLIC[2]
-        noise_temp, noise_spo2, noise_rr = _TEMPERATURE[2], _SPO2[2], _RESPIRATORY_RATE[2]
+        a_hr, b_hr = ou_step(HEART_RATE[0], HEART_RATE[1], dt_s)
+        a_sbp, b_sbp = ou_step(SYSTOLIC[0], SYSTOLIC[1], dt_s)
+        a_dbp, b_dbp = ou_step(DIASTOLIC[0], DIASTOLIC[1], dt_s)
+        a_temp, b_temp = ou_step(TEMPERATURE[0], TEMPERATURE[1], dt_s)
+        a_spo2, b_spo2 = ou_step(SPO2[0], SPO2[1], dt_s)
+        a_rr, b_rr = ou_step(RESPIRATORY_RATE[0], RESPIRATORY_RATE[1], dt_s)
+        noise_hr, noise_sbp, noise_dbp = HEART_RATE[2], SYSTOLIC[2], DIASTOLIC[2]
+        noise_temp, noise_spo2, noise_rr = TEMPERATURE[2], SPO2[2], RESPIRATORY_RATE[2]
         ward = self.cadence == "ward"
         artifact_rate = self.artifact_rate
         probe_off_readings = (_PROBE_OFF_S[0] / dt_s, _PROBE_OFF_S[1] / dt_s)
