@@ -6,7 +6,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from medrical.config import StackSettings
 from medrical.errors import StackError
 from medrical.stack import fetch, java, process, rendering
 from medrical.stack.manager import LocalStack
+from medrical.waiting import poll
 
 
 @pytest.fixture
@@ -221,15 +221,15 @@ def test_a_service_that_dies_at_start_up_shows_its_log(
         free_port = probe.getsockname()[1]
     stack = LocalStack(settings.model_copy(update={"kafka_port": free_port}))
     log = stack.layout.log_file("kafka")
-    child = process.spawn(
+    started = process.spawn(
         ["sh", "-c", "echo 'FATAL: broken on purpose'; exit 3"],
         pid_file=stack.layout.pid_file("kafka"),
         log_file=log,
     )
     with pytest.raises(StackError) as caught:
-        stack.wait_healthy(stack.service("kafka"), child)
+        stack.wait_healthy(stack.service("kafka"), started)
     text = str(caught.value)
-    assert "exited during start-up (exit code 3)" in text
+    assert "kafka exited during start-up" in text
     assert "FATAL: broken on purpose" in text
 
 
@@ -253,13 +253,30 @@ def test_the_cli_prints_no_traceback_for_stack_errors(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_a_child_that_ended_on_its_own_is_collected(tmp_path: Path) -> None:
+def test_a_process_that_ended_on_its_own_is_not_running(tmp_path: Path) -> None:
     pid_file = tmp_path / "quick.pid"
-    child = process.spawn(["true"], pid_file=pid_file, log_file=tmp_path / "quick.log")
-    tracked = process.read_pid_file(pid_file)
-    assert tracked is not None
-    deadline = time.monotonic() + 10
-    while tracked.alive() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    tracked = process.spawn(["true"], pid_file=pid_file, log_file=tmp_path / "quick.log")
+    assert process.read_pid_file(pid_file) == tracked
+    assert poll(lambda: not tracked.alive(), timeout_s=10, interval_s=0.05)
     assert process.stop(pid_file) is False
-    assert child.returncode == 0
+    assert not pid_file.exists()
+
+
+def test_a_spawned_process_is_detached_in_its_own_session(tmp_path: Path) -> None:
+    """Nobody's child: a process that started (or stops) it has no exit status to collect
+    and holds no handle on it; it leads its own session, so it is stopped by its own PID."""
+    pid_file, log_file = tmp_path / "daemon.pid", tmp_path / "daemon.log"
+    tracked = process.spawn(
+        [sys.executable, "-c", "import time; print('started', flush=True); time.sleep(60)"],
+        pid_file=pid_file,
+        log_file=log_file,
+    )
+    try:
+        assert tracked.alive()
+        stat = Path(f"/proc/{tracked.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        assert int(stat[1]) != os.getpid()  # its parent
+        assert os.getsid(tracked.pid) == os.getpgid(tracked.pid) == tracked.pid
+        assert poll(lambda: "started" in log_file.read_text(), timeout_s=10, interval_s=0.05)
+    finally:
+        assert process.stop(pid_file, timeout_s=5)
+    assert not tracked.alive()

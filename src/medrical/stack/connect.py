@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import subprocess
 
 import httpx
 from pydantic import SecretStr
@@ -61,7 +60,7 @@ class ConnectService(Service):
             return dataclasses.replace(result, ok=False, detail=detail, problem=Problem.PROTOCOL)
         return dataclasses.replace(result, detail=f"{result.detail}, JDBC sink plugin loaded")
 
-    def start(self, engines: Engines) -> subprocess.Popen[bytes]:
+    def start(self, engines: Engines) -> process.TrackedProcess:
         properties = self.layout.etc / "connect-distributed.properties"
         properties.write_text(
             rendering.connect_worker_properties(

@@ -139,7 +139,7 @@ class KafkaService(Service):
 
     # start ---------------------------------------------------------------------------------------
 
-    def start(self, engines: Engines) -> subprocess.Popen[bytes]:
+    def start(self, engines: Engines) -> process.TrackedProcess:
         data = self.data_dir
         properties = self.layout.etc / f"server-{self.name}.properties"
         tls = self.layout.tls if self.settings.tls else None

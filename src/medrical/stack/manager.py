@@ -10,7 +10,6 @@ import logging
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -200,16 +199,16 @@ class LocalStack:
     ) -> dict[str, float]:
         """Spawn the services side by side, then wait until each is ready; return seconds."""
         started = time.monotonic()
-        children = []
+        spawned = []
         for service in services:
             self.check_ports_free(service)
-            children.append((service, service.start(engines)))
+            spawned.append((service, service.start(engines)))
         timings = {}
-        for index, (service, child) in enumerate(children):
+        for index, (service, tracked) in enumerate(spawned):
             try:
-                service.await_ready(partial(self.wait_healthy, service, child))
+                service.await_ready(partial(self.wait_healthy, service, tracked))
             except StackError:
-                for sibling, _ in children[index + 1 :]:  # started with it, not left behind
+                for sibling, _ in spawned[index + 1 :]:  # started with it, not left behind
                     process.stop(sibling.pid_file)
                 raise
             timings[service.name] = time.monotonic() - started
@@ -308,17 +307,17 @@ class LocalStack:
     def wait_healthy(
         self,
         service: Service,
-        child: subprocess.Popen[bytes],
+        started: process.TrackedProcess,
         probe: Callable[[], CheckResult] | None = None,
     ) -> None:
-        """Poll the probe until it passes; stop the child and raise if it dies or times out."""
+        """Poll the probe until it passes; stop the process and raise if it dies or times out."""
         check = probe or service.probe
 
         def probed() -> CheckResult:
-            if child.poll() is not None:
-                process.stop(service.pid_file)  # forgets the PID file and child
+            if not started.alive():
+                process.stop(service.pid_file)  # forgets the PID file
                 raise StackError(
-                    f"{service.name} exited during start-up (exit code {child.returncode}).",
+                    f"{service.name} exited during start-up.",
                     hint=f"Full log: {service.log_file}",
                     log_tail=process.tail(service.log_file),
                 )

@@ -58,7 +58,7 @@ class PostgresService(Service):
     def probe(self) -> CheckResult:
         return check_postgres(self.client_settings(), PROBE_TIMEOUT_S)
 
-    def start(self, engines: Engines) -> subprocess.Popen[bytes]:
+    def start(self, engines: Engines) -> process.TrackedProcess:
         bindir = _postgres_bindir()
         data = self.layout.data / "postgres"
         user = run_as_user()

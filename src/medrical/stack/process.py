@@ -3,6 +3,13 @@
 A PID file holds the PID and the process's start time (from /proc), so a PID that the kernel
 has since given to another program is never signalled. Processes are stopped by their own PID
 (each leads its own session and process group), never by name.
+
+A spawned process is nobody's child: it outlives the command that started it (`stack up`
+returns, `demo` ends) and may be stopped by another one (`stack down`, `stack chaos`). Were it
+the child of whichever process started it (a test run, a chaos loop), that process would have to
+notice every death to reap it, and would hold a `Popen` that warns at exit for each one it did
+not. So a short-lived shell starts it in the background and exits at once; the PID file is all
+there is to follow it by.
 """
 
 from __future__ import annotations
@@ -18,9 +25,10 @@ from pathlib import Path
 
 from medrical.waiting import poll
 
-# Children started by this process, kept so that stopping one also reaps it (no zombie, and no
-# "subprocess still running" warning when a Popen object is collected while its daemon runs).
-_children: dict[int, subprocess.Popen[bytes]] = {}
+# The shell prints the background command's PID; `setsid` (which execs in place, since the
+# background command leads no process group) gives it a session and process group of its own.
+_DETACH = 'setsid "$@" >&2 & echo $!'
+_LAUNCH_TIMEOUT_S = 30.0
 
 
 def _start_time(pid: int) -> str | None:
@@ -76,10 +84,7 @@ def running(path: Path) -> TrackedProcess | None:
     tracked = read_pid_file(path)
     if tracked is None:
         return None
-    if tracked.alive():
-        return tracked
-    _reap(tracked.pid)  # ended (perhaps stopped by another process): collect it if ours
-    return None
+    return tracked if tracked.alive() else None
 
 
 def spawn(
@@ -90,24 +95,43 @@ def spawn(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     user: str | None = None,
-) -> subprocess.Popen[bytes]:
+) -> TrackedProcess:
+    """Start `command` detached, its output appended to `log_file`, and record it in
+    `pid_file`; return at once (whether it starts well is for its probe to tell)."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     pid_file.parent.mkdir(parents=True, exist_ok=True)
-    with log_file.open("ab") as log:
-        process = subprocess.Popen(
-            list(command),
+    # The shell is waited on at once: it ends as soon as its background command is forked.
+    with (
+        log_file.open("ab") as log,
+        subprocess.Popen(
+            ["/bin/sh", "-c", _DETACH, "sh", *command],
             stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            stdout=subprocess.PIPE,
+            stderr=log,
             env=dict(env) if env is not None else None,
             cwd=cwd,
             start_new_session=True,
             user=user,
-        )
-    _children[process.pid] = process
-    started = _start_time(process.pid) or "0"
-    pid_file.write_text(f"{process.pid} {started}\n", encoding="ascii")
-    return process
+        ) as launcher,
+    ):
+        printed, _ = launcher.communicate(timeout=_LAUNCH_TIMEOUT_S)
+    pid = int(printed.split()[0])
+    # Until `setsid` has run, the process still shares the shell's session and its group cannot
+    # be signalled by its PID: return only once it leads its own (or has already ended).
+    poll(lambda: _leads_its_session(pid), timeout_s=_LAUNCH_TIMEOUT_S, interval_s=0.005)
+    # "0" when it has already ended: such a record is never alive.
+    tracked = TrackedProcess(pid, _start_time(pid) or "0")
+    pid_file.write_text(f"{tracked.pid} {tracked.started}\n", encoding="ascii")
+    return tracked
+
+
+def _leads_its_session(pid: int) -> bool:
+    if _is_zombie(pid):
+        return True
+    try:
+        return os.getsid(pid) == pid
+    except ProcessLookupError:
+        return True
 
 
 def stop(pid_file: Path, *, timeout_s: float = 30.0) -> bool:
@@ -119,27 +143,14 @@ def stop(pid_file: Path, *, timeout_s: float = 30.0) -> bool:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(tracked.pid, signal.SIGTERM)
 
-    def ended() -> bool:
-        _reap(tracked.pid)
-        return not tracked.alive()
-
-    poll(ended, timeout_s=timeout_s, interval_s=0.2)
+    poll(lambda: not tracked.alive(), timeout_s=timeout_s, interval_s=0.2)
     if tracked.alive():
         with contextlib.suppress(ProcessLookupError):
             os.killpg(tracked.pid, signal.SIGKILL)
         while tracked.alive():
             time.sleep(0.1)
-            _reap(tracked.pid)
-    _reap(tracked.pid)
     pid_file.unlink(missing_ok=True)
     return True
-
-
-def _reap(pid: int) -> None:
-    """Collect the exit status when the stopped process is our own child."""
-    child = _children.get(pid)
-    if child is not None and child.poll() is not None:
-        del _children[pid]
 
 
 def tail(path: Path, lines: int = 20) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from pydantic import SecretStr
@@ -63,7 +62,7 @@ class RegistryService(Service):
         finally:
             client.close()
 
-    def start(self, engines: Engines) -> subprocess.Popen[bytes]:
+    def start(self, engines: Engines) -> process.TrackedProcess:
         PostgresService(self.settings, self.layout).ensure_databases()
         tls = self.layout.tls if self.settings.tls else None
         props = rendering.registry_system_properties(self.settings, "registry", tls)

@@ -9,7 +9,6 @@ the settings through which the stack's own clients reach the service.
 
 from __future__ import annotations
 
-import subprocess
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from medrical.config import LOOPBACK, StackSettings
 from medrical.health import CheckResult
-from medrical.stack import rendering
+from medrical.stack import process, rendering
 from medrical.stack.java import JavaRuntime
 from medrical.stack.layout import StackLayout
 
@@ -46,7 +45,7 @@ def read_secret(path: Path) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-# Given a probe, waits until it passes (or the child dies, or the time-out ends).
+# Given a probe, waits until it passes (or the process dies, or the time-out ends).
 Waiter = Callable[[Callable[[], CheckResult]], None]
 
 
@@ -77,7 +76,7 @@ class Service(ABC):
         """Where clients reach it, as `stack status` shows it."""
 
     @abstractmethod
-    def start(self, engines: Engines) -> subprocess.Popen[bytes]:
+    def start(self, engines: Engines) -> process.TrackedProcess:
         """Write its configuration and spawn it (recorded in its PID file); do not wait."""
 
     @abstractmethod
