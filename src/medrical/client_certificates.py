@@ -59,71 +59,13 @@ def check_client_files(
             setting=missing,
             hint="Give both the certificate (service.cert) and its key (service.key).",
         )
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
+    from medrical.config import ssl_files
 
-    from medrical.config.ssl_files import key_matches
-
-    key_bytes = _read(key_path, "kafka.ssl_key_location")
-    refuse_exposed(key_path, "kafka.ssl_key_location", allow=allow_exposed)
-    cert_bytes = _read(cert_path, "kafka.ssl_certificate_location")
-    password = settings.ssl_key_password
-    try:
-        key = serialization.load_pem_private_key(
-            key_bytes, password.get_secret_value().encode() if password else None
-        )
-    except TypeError:
-        raise ConfigError(
-            f"kafka.ssl_key_location {key_path} is encrypted and kafka.ssl_key_password is "
-            "not set (or the key is not encrypted and a password is set).",
-            setting="kafka.ssl_key_password",
-            hint="Set kafka.ssl_key_password (`medrical configure --ssl-key-password-file`).",
-        ) from None
-    except ValueError:
-        raise ConfigError(
-            f"kafka.ssl_key_location {key_path} is not a readable PEM private key "
-            "(or kafka.ssl_key_password does not open it).",
-            setting="kafka.ssl_key_location",
-            hint="Give the service.key file your Kafka provider handed out.",
-        ) from None
-    try:
-        cert = x509.load_pem_x509_certificate(cert_bytes)
-    except ValueError:
-        raise ConfigError(
-            f"kafka.ssl_certificate_location {cert_path} is not a PEM certificate.",
-            setting="kafka.ssl_certificate_location",
-            hint="Give the service.cert file your Kafka provider handed out.",
-        ) from None
-    moment = now or dt.datetime.now(dt.UTC)
-    if cert.not_valid_after_utc <= moment:
-        raise ConfigError(
-            f"the client certificate {cert_path} expired on "
-            f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC.",
-            setting="kafka.ssl_certificate_location",
-            hint="Download a new one from your Kafka provider (or run `medrical stack up "
-            "--tls` again for the local stack), then `medrical configure ssl`.",
-        )
-    if cert.not_valid_before_utc > moment:
-        raise ConfigError(
-            f"the client certificate {cert_path} is not valid before "
-            f"{cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC.",
-            setting="kafka.ssl_certificate_location",
-            hint="Check this machine's clock.",
-        )
-    if not key_matches(cert, key):
-        raise ConfigError(
-            f"the client key {key_path} does not belong to the certificate {cert_path}.",
-            setting="kafka.ssl_key_location",
-            hint="Give the service.key that came with that service.cert.",
-        )
-
-
-def _read(path: Path, setting: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(
-            f"{setting} {path} cannot be read: {exc.strerror or exc}.",
-            setting=setting,
-            hint="Check the path and its permissions, or run `medrical configure ssl`.",
-        ) from None
+    key_source = ssl_files.key_file(key_path, configured=True)
+    cert_source = ssl_files.certificate_file(cert_path, configured=True)
+    key_bytes = key_source.read()
+    refuse_exposed(key_path, key_source.setting, allow=allow_exposed)
+    key = ssl_files.private_key(key_source, key_bytes, settings.ssl_key_password)
+    cert = ssl_files.certificates(cert_source, cert_source.read())[0]
+    ssl_files.check_current(cert_source, cert, now)
+    ssl_files.check_pair(cert_source, cert, key_source, key)

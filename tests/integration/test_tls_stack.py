@@ -284,7 +284,8 @@ def test_unreadable_key_file_is_refused(tls_stack: StackLayout, tmp_path: Path) 
     key.chmod(0o600)
     config = _config(tls_stack, CLIENT_CONFIG_SSL, kafka={"ssl_key_location": str(key)})
     error = _refused(config, ConfigError)
-    assert "is not a readable PEM private key" in str(error)
+    assert "the client key (kafka.ssl_key_location)" in str(error)
+    assert "is not a PEM file" in str(error)
 
 
 def test_key_readable_by_others_is_refused_unless_allowed(

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
+from pydantic import SecretStr
 
 from medrical.client_certificates import check_client_files
 from medrical.config import MedricalConfig, StackSettings
@@ -259,15 +261,38 @@ def test_key_of_another_certificate_is_named(tmp_path: Path) -> None:
     other = tmp_path / "other"
     other.mkdir()
     _other_cert, other_key = _client_files(other)
-    with pytest.raises(ConfigError, match="does not belong to the certificate"):
+    named = r"the client key \(kafka.ssl_key_location\) .* does not belong to the client cert"
+    with pytest.raises(ConfigError, match=named):
         check_client_files(_kafka(cert, other_key).kafka)
 
 
 def test_garbage_key_is_named(tmp_path: Path) -> None:
     cert, key = _client_files(tmp_path)
     key.write_text("not a key", encoding="utf-8")
-    with pytest.raises(ConfigError, match="not a readable PEM private key"):
+    with pytest.raises(ConfigError, match="is not a PEM file"):
         check_client_files(_kafka(cert, key).kafka)
+
+
+def test_an_encrypted_key_needs_its_password(tmp_path: Path) -> None:
+    cert, key = _client_files(tmp_path)
+    opened = serialization.load_pem_private_key(key.read_bytes(), None)
+    key.write_bytes(
+        opened.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"key-secret"),
+        )
+    )
+    config = _kafka(cert, key)
+    with pytest.raises(ConfigError, match=r"is encrypted and kafka\.ssl_key_password") as caught:
+        check_client_files(config.kafka)
+    assert caught.value.setting == "kafka.ssl_key_password"
+    wrong = config.kafka.model_copy(update={"ssl_key_password": SecretStr("not-it")})
+    with pytest.raises(ConfigError, match="does not open it"):
+        check_client_files(wrong)
+    check_client_files(
+        config.kafka.model_copy(update={"ssl_key_password": SecretStr("key-secret")})
+    )
 
 
 def test_key_readable_by_others_is_refused_unless_allowed(

@@ -1,4 +1,6 @@
-"""Installing a Kafka client's CA, certificate and key (Aiven's trio) into the config directory.
+"""A Kafka client's CA, certificate and key (Aiven's trio): the checks that prove them, for
+`configure ssl` and for a configured client before it connects, and their installation into the
+config directory.
 
 Nothing is replaced until the new trio is proven to work together: each file holds what its
 option says (a certificate, not a key given as --key), the key belongs to the certificate, and
@@ -20,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
     PrivateKeyTypes,
     PublicKeyTypes,
 )
+from pydantic import SecretStr
 
 from medrical.config.paths import SSL_CA_FILE, SSL_CERT_FILE, SSL_KEY_FILE
 from medrical.errors import ConfigError
@@ -31,21 +34,26 @@ _MAX_CHAIN = 6
 
 
 @dataclass(frozen=True)
-class _Source:
+class PemFile:
+    """A client's CA, certificate or key file, and how messages name it: by the option that
+    gave it (`configure ssl --key`) or, for a configured client, by its setting."""
+
     field: str
     path: Path
-    filename: str
     what: str
+    filename: str
+    configured: bool = False
 
     @property
     def setting(self) -> str:
         return f"kafka.{self.field}"
 
     def refuse(self, problem: str, hint: str | None = None) -> ConfigError:
+        then = ", then `medrical configure ssl`" if self.configured else ""
         return ConfigError(
             f"{self.what} {self.path} {problem}.",
             setting=self.setting,
-            hint=hint or f"Give the {self.filename} file your Kafka provider handed out.",
+            hint=hint or f"Give the {self.filename} file your Kafka provider handed out{then}.",
         )
 
     def read(self) -> bytes:
@@ -55,14 +63,31 @@ class _Source:
             raise ConfigError(
                 f"cannot read {self.what} {self.path}: {exc.strerror or exc}.",
                 setting=self.setting,
-                hint="Give the path of the file your Kafka provider handed out.",
+                hint="Check the path and its permissions, or run `medrical configure ssl`."
+                if self.configured
+                else "Give the path of the file your Kafka provider handed out.",
             ) from None
         if b"-----BEGIN " not in data:
             raise self.refuse("is not a PEM file")
         return data
 
 
-def _certificates(source: _Source, data: bytes) -> list[x509.Certificate]:
+def ca_file(path: Path) -> PemFile:
+    return PemFile("ssl_ca_location", path, "the CA certificate (--ca)", SSL_CA_FILE)
+
+
+def certificate_file(path: Path, *, configured: bool = False) -> PemFile:
+    named = "kafka.ssl_certificate_location" if configured else "--cert"
+    what = f"the client certificate ({named})"
+    return PemFile("ssl_certificate_location", path, what, SSL_CERT_FILE, configured)
+
+
+def key_file(path: Path, *, configured: bool = False) -> PemFile:
+    named = "kafka.ssl_key_location" if configured else "--key"
+    return PemFile("ssl_key_location", path, f"the client key ({named})", SSL_KEY_FILE, configured)
+
+
+def certificates(source: PemFile, data: bytes) -> list[x509.Certificate]:
     try:
         return x509.load_pem_x509_certificates(data)
     except ValueError:
@@ -71,18 +96,58 @@ def _certificates(source: _Source, data: bytes) -> list[x509.Certificate]:
         raise source.refuse("holds no readable certificate") from None
 
 
-def _private_key(source: _Source, data: bytes) -> PrivateKeyTypes | None:
-    """The key, or None for an encrypted one (its password is not known here)."""
+def _load_key(source: PemFile, data: bytes, password: SecretStr | None) -> PrivateKeyTypes:
+    """The key; TypeError when it is encrypted and `password` is None (or the reverse)."""
     if b"PRIVATE KEY-----" not in data:
         if b"CERTIFICATE-----" in data:
             raise source.refuse("holds a certificate, not a private key")
         raise source.refuse("holds no private key")
+    secret = None if password is None else password.get_secret_value().encode()
     try:
-        return serialization.load_pem_private_key(data, password=None)
+        return serialization.load_pem_private_key(data, secret)
     except TypeError:
-        return None  # encrypted: librdkafka decrypts it with kafka.ssl_key_password
+        raise
     except (ValueError, Exception):  # UnsupportedAlgorithm is not a ValueError
-        raise source.refuse("holds a private key that cannot be read") from None
+        opens = "" if password is None else " (or kafka.ssl_key_password does not open it)"
+        raise source.refuse(f"holds a private key that cannot be read{opens}") from None
+
+
+def private_key(source: PemFile, data: bytes, password: SecretStr | None) -> PrivateKeyTypes:
+    """The configured key, opened with the configured password (if any)."""
+    try:
+        return _load_key(source, data, password)
+    except TypeError:
+        raise ConfigError(
+            f"{source.what} {source.path} is encrypted and kafka.ssl_key_password is not set "
+            "(or the key is not encrypted and a password is set).",
+            setting="kafka.ssl_key_password",
+            hint="Set kafka.ssl_key_password (`medrical configure --ssl-key-password-file`).",
+        ) from None
+
+
+def open_private_key(source: PemFile, data: bytes) -> PrivateKeyTypes | None:
+    """A key whose password is not known here; None when it is encrypted (librdkafka opens it
+    with kafka.ssl_key_password)."""
+    try:
+        return _load_key(source, data, None)
+    except TypeError:
+        return None
+
+
+def check_current(source: PemFile, cert: x509.Certificate, now: dt.datetime | None = None) -> None:
+    """Refuse a certificate that has expired or is not valid yet."""
+    moment = now or dt.datetime.now(dt.UTC)
+    if cert.not_valid_after_utc <= moment:
+        raise source.refuse(
+            f"expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC",
+            hint="Download a new one from your Kafka provider (or run `medrical stack up "
+            "--tls` again for the local stack), then `medrical configure ssl`.",
+        )
+    if cert.not_valid_before_utc > moment:
+        raise source.refuse(
+            f"is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC",
+            hint="Check this machine's clock.",
+        )
 
 
 def _public_der(key: PublicKeyTypes | CertificatePublicKeyTypes) -> bytes:
@@ -91,9 +156,15 @@ def _public_der(key: PublicKeyTypes | CertificatePublicKeyTypes) -> bytes:
     )
 
 
-def key_matches(cert: x509.Certificate, key: PrivateKeyTypes) -> bool:
-    """Whether the private key is the one the certificate was issued for."""
-    return _public_der(key.public_key()) == _public_der(cert.public_key())
+def check_pair(
+    cert_source: PemFile, cert: x509.Certificate, key_source: PemFile, key: PrivateKeyTypes
+) -> None:
+    """Refuse a private key that is not the one the certificate was issued for."""
+    if _public_der(key.public_key()) != _public_der(cert.public_key()):
+        raise key_source.refuse(
+            f"does not belong to the client certificate {cert_source.path}",
+            hint="Give the key and the certificate of the same service.",
+        )
 
 
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
@@ -121,38 +192,21 @@ def _verifies(cas: list[x509.Certificate], chain: list[x509.Certificate]) -> boo
 
 def check_client_files(ca: Path, cert: Path, key: Path) -> dict[str, bytes]:
     """Read and prove the trio; returns each file's bytes by setting field. Writes nothing."""
-    sources = {
-        "ssl_ca_location": _Source("ssl_ca_location", ca, SSL_CA_FILE, "the CA certificate (--ca)"),
-        "ssl_certificate_location": _Source(
-            "ssl_certificate_location", cert, SSL_CERT_FILE, "the client certificate (--cert)"
-        ),
-        "ssl_key_location": _Source(
-            "ssl_key_location", key, SSL_KEY_FILE, "the client key (--key)"
-        ),
-    }
-    data = {field: source.read() for field, source in sources.items()}
-    ca_source = sources["ssl_ca_location"]
-    cert_source = sources["ssl_certificate_location"]
-    key_source = sources["ssl_key_location"]
-    cas = _certificates(ca_source, data["ssl_ca_location"])
-    chain = _certificates(cert_source, data["ssl_certificate_location"])
-    private_key = _private_key(key_source, data["ssl_key_location"])
+    sources = [ca_file(ca), certificate_file(cert), key_file(key)]
+    data = {source.field: source.read() for source in sources}
+    ca_source, cert_source, key_source = sources
+    cas = certificates(ca_source, data[ca_source.field])
+    chain = certificates(cert_source, data[cert_source.field])
+    loaded_key = open_private_key(key_source, data[key_source.field])
     leaf = chain[0]
-    if private_key is not None and not key_matches(leaf, private_key):
-        raise key_source.refuse(
-            f"does not belong to the client certificate {cert}",
-            hint="Give the key and the certificate of the same service.",
-        )
+    if loaded_key is not None:
+        check_pair(cert_source, leaf, key_source, loaded_key)
     if not _verifies(cas, chain):
         raise cert_source.refuse(
             f"is not signed by the CA certificate {ca}",
             hint="Give the ca.pem of the same Kafka service as the certificate.",
         )
-    if leaf.not_valid_after_utc <= dt.datetime.now(dt.UTC):
-        raise cert_source.refuse(
-            f"expired on {leaf.not_valid_after_utc:%Y-%m-%d}",
-            hint="Download a current certificate from your Kafka provider.",
-        )
+    check_current(cert_source, leaf)
     return data
 
 
