@@ -63,6 +63,11 @@ class TopicFlow:
     input_per_s: float
     stages: tuple[StageLag, ...] = ()
     dead_letters: int = 0
+    end_offset: int = 0
+    """The sum of the partitions' end offsets: what ever came in, so that two measurements
+    taken a few seconds apart give the rate of the moment (`records` shrinks with retention)."""
+    read_at_ms: int = 0
+    """When the end offsets were read (ms since the epoch)."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -217,52 +222,93 @@ class _Reader:
             self.consumer.unassign()
 
 
+class LagReader:
+    """Measurements one after another over the same Kafka clients (for a view that refreshes
+    every few seconds); `measure` below takes one and closes its clients. Use from one thread."""
+
+    def __init__(self, config: MedricalConfig) -> None:
+        self._config = config
+        self._reader: _Reader | None = None
+
+    def __enter__(self) -> LagReader:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def measure(
+        self, dead_letters: Callable[[], Mapping[str, int]] | None = None
+    ) -> list[TopicFlow]:
+        """Every pipeline topic's flow and each stage's lag, read from Kafka now.
+
+        `dead_letters` gives the sink's dead letters per source topic (read only when given,
+        since it reads the whole dead-letter topic).
+        """
+        if self._reader is None:
+            self._reader = _Reader(self._config)
+        try:
+            return _measure(self._reader, dead_letters)
+        except KafkaException as exc:
+            # Clients that failed start afresh next time.
+            self.close()
+            raise ServiceUnavailableError("Kafka", f"reading offsets: {exc}") from exc
+
+
 def measure(
     config: MedricalConfig, dead_letters: Callable[[], Mapping[str, int]] | None = None
 ) -> list[TopicFlow]:
-    """Every pipeline topic's flow and each stage's lag, read from Kafka now.
+    """Every pipeline topic's flow and each stage's lag, read from Kafka now (see
+    `LagReader.measure`)."""
+    with LagReader(config) as reader:
+        return reader.measure(dead_letters)
 
-    `dead_letters` gives the sink's dead letters per source topic (read only when given,
-    since it reads the whole dead-letter topic).
-    """
-    reader = _Reader(config)
-    try:
-        now_ms = time.time_ns() // 1_000_000
-        topics = reader.topics()
-        groups = reader.groups()
-        committed = reader.committed(groups) if groups else {}
-        letters = dead_letters() if dead_letters is not None else {}
-        flows = []
-        for topic, numbers in sorted(topics.items()):
-            partitions = reader.partitions(topic, numbers, now_ms)
-            stages = []
-            for group in groups:
-                offsets = {p: o for (t, p), o in committed[group].items() if t == topic}
-                if not offsets:
-                    continue
-                stage = stage_of(group)
-                assert stage is not None  # groups() keeps stages only
-                stages.append(
-                    stage_lag(
-                        stage,
-                        group,
-                        partitions,
-                        offsets,
-                        functools.partial(reader.timestamp_at, topic),
-                        now_ms,
-                    )
-                )
-            flows.append(
-                TopicFlow(
-                    topic=topic,
-                    records=sum(p.high - p.low for p in partitions.values()),
-                    input_per_s=input_rate(partitions.values()),
-                    stages=tuple(stages),
-                    dead_letters=letters.get(topic, 0),
+
+def _measure(
+    reader: _Reader, dead_letters: Callable[[], Mapping[str, int]] | None
+) -> list[TopicFlow]:
+    now_ms = time.time_ns() // 1_000_000
+    topics = reader.topics()
+    groups = reader.groups()
+    committed = reader.committed(groups) if groups else {}
+    letters = dead_letters() if dead_letters is not None else {}
+    # Every topic's watermarks first, all near now_ms, before the slower look-ups of the oldest
+    # unread records: two measurements a few seconds apart then give a rate of the moment.
+    watermarks = {}
+    for topic, numbers in sorted(topics.items()):
+        watermarks[topic] = (reader.partitions(topic, numbers, now_ms), time.time_ns() // 1_000_000)
+    flows = []
+    for topic, (partitions, read_at_ms) in watermarks.items():
+        stages = []
+        for group in groups:
+            offsets = {p: o for (t, p), o in committed[group].items() if t == topic}
+            if not offsets:
+                continue
+            stage = stage_of(group)
+            assert stage is not None  # groups() keeps stages only
+            stages.append(
+                stage_lag(
+                    stage,
+                    group,
+                    partitions,
+                    offsets,
+                    functools.partial(reader.timestamp_at, topic),
+                    now_ms,
                 )
             )
-        return flows
-    except KafkaException as exc:
-        raise ServiceUnavailableError("Kafka", f"reading offsets: {exc}") from exc
-    finally:
-        reader.close()
+        flows.append(
+            TopicFlow(
+                topic=topic,
+                records=sum(p.high - p.low for p in partitions.values()),
+                input_per_s=input_rate(partitions.values()),
+                stages=tuple(stages),
+                dead_letters=letters.get(topic, 0),
+                end_offset=sum(p.high for p in partitions.values()),
+                read_at_ms=read_at_ms,
+            )
+        )
+    return flows

@@ -10,6 +10,8 @@ acknowledge whether or not a monitor is writing `alerts_*` topics at the same ti
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import shutil
 import tempfile
 import threading
@@ -29,7 +31,13 @@ from medrical.producing import BiometricsProducer
 from medrical.simulation import Simulator
 from medrical.sink import ConnectClient, sink_config
 from medrical.stack.layout import StackLayout
-from tests.integration.helpers import child_env, running_dashboard, unique_topic, wait_for
+from tests.integration.helpers import (
+    child_env,
+    monitor_logging_to,
+    running_dashboard,
+    unique_topic,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -80,6 +88,9 @@ class Stream:
     def __init__(self, config: MedricalConfig, topic: str, patients: int) -> None:
         self.stop = threading.Event()
         self.error: BaseException | None = None
+        # When each record was sent: on a busy machine the stream falls behind and catches up,
+        # so what it sends in a given moment is read here, not assumed.
+        self.sent_at: collections.deque[float] = collections.deque(maxlen=100_000)
         self._thread = threading.Thread(target=self._run, args=(config, topic, patients))
         self._thread.start()
 
@@ -96,13 +107,20 @@ class Stream:
                     record = reading.to_record()
                     if record["patient_id"] == "P-000001":
                         producer.send({**record, "patient_id": HOSTILE_ID})
+                        self.sent_at.append(time.time())
                     producer.send(record)
+                    self.sent_at.append(time.time())
         except BaseException as exc:
             self.error = exc
 
     def close(self) -> None:
         self.stop.set()
         self._thread.join(timeout=60)
+
+    def rate(self, seconds: float) -> float:
+        """Records sent per second over the last `seconds`."""
+        since = time.time() - seconds
+        return sum(1 for at in list(self.sent_at) if at >= since) / seconds
 
 
 def send_deterioration(config: MedricalConfig, topic: str) -> None:
@@ -269,6 +287,151 @@ def test_ward_dashboard_in_a_browser(live_config: MedricalConfig, dashboard_url:
         stream.close()
         with ConnectClient(live_config.connect) as client:
             client.delete(connector)
+
+
+def open_browser(webdriver: Any, profile: str) -> Any:
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+
+
+def pipeline_row(driver: Any, topic: str, stage: str) -> dict[str, Any] | None:
+    """A stage's figures as the pipeline page shows them, with its topic's input rate."""
+    found: dict[str, Any] | None = driver.execute_script(
+        "const rows = [...document.querySelectorAll('#stages tr')]"
+        "  .filter(r => r.dataset.topic === arguments[0]);"
+        "const row = rows.find(r => r.dataset.stage === arguments[1]);"
+        "if (!row) return null;"
+        "const number = (node) => Number(node.textContent.replace(/[^0-9.]/g, ''));"
+        "return {"
+        "  input: number(rows[0].querySelector('.in-rate')),"
+        "  readings: number(row.querySelector('.lag-readings')),"
+        "  seconds: number(row.querySelector('.lag-seconds')),"
+        "  sparkline: row.querySelector('polyline.lag-line').getAttribute('points'),"
+        "  eventsIn: number(document.querySelector('#rate-events .value')),"
+        "  rowsStored: number(document.querySelector('#rate-stored .value')),"
+        "};",
+        topic,
+        stage,
+    )
+    return found
+
+
+def test_pipeline_view_shows_the_flow_and_a_stopped_sink_as_it_happens(
+    live_config: MedricalConfig, dashboard_url: str, tmp_path: Path
+) -> None:
+    """The pipeline page with patients streaming through a sink and a monitor: events in, rows
+    stored, each stage's lag; a paused sink's lag grows on the page and falls once resumed."""
+    webdriver = browser_or_fail()
+    topic = unique_topic("pipeline")
+    connector = f"it-{topic}"
+    group = f"medrical-monitor-{topic}"
+    stream = Stream(live_config, topic, patients=20)
+    profile = tempfile.mkdtemp(prefix="medrical-chromium-")
+    driver = open_browser(webdriver, profile)
+    connect = httpx.Client(base_url=str(live_config.connect.url), timeout=15)
+    try:
+        wait_for(
+            lambda: True if _topic_exists(live_config, topic) else None,
+            timeout_s=30,
+            what=f"topic {topic}",
+        )
+        with ConnectClient(live_config.connect) as client:
+            client.apply(
+                connector,
+                sink_config(
+                    live_config,
+                    topics_regex=topic,
+                    password_file=StackLayout.of(live_config.stack).connect_secrets_file,
+                ),
+            )
+        with (
+            monitor_logging_to(live_config, topic, group, tmp_path / "monitor.log"),
+            _page_shown_on_failure(driver, dashboard_url, topic),
+        ):
+            driver.get(f"{dashboard_url}pipeline")
+            # 20 patients at a reading a second each (and the hostile id's copy): about 21
+            # events/s in (more while the stream catches up on a busy machine), stored as they
+            # come. The page's rate is over its last 10 s, as the stream's is here.
+            flowing = wait_for(
+                lambda: (
+                    (
+                        (row := pipeline_row(driver, topic, "sink"))
+                        and pipeline_row(driver, topic, "monitor")
+                        and 0.7 <= row["input"] / max(1.0, stream.rate(12)) <= 1.4
+                        and row["rowsStored"] >= 10
+                        and row
+                    )
+                    or None
+                ),
+                timeout_s=90,
+                interval_s=1,
+                what="the topic's input rate, the sink and the monitor on the pipeline page",
+            )
+            assert flowing["eventsIn"] >= flowing["input"]
+
+            connect.put(f"/connectors/{connector}/pause").raise_for_status()
+            try:
+                behind = wait_for(
+                    lambda: (
+                        (
+                            (row := pipeline_row(driver, topic, "sink"))
+                            and row["readings"] >= 200
+                            and row["seconds"] >= 8
+                            and row
+                        )
+                        or None
+                    ),
+                    timeout_s=60,
+                    interval_s=1,
+                    what="the paused sink's lag to grow on the page",
+                )
+                monitor = pipeline_row(driver, topic, "monitor")
+                assert monitor is not None
+                assert monitor["readings"] < behind["readings"], "the monitor kept up"
+            finally:
+                connect.put(f"/connectors/{connector}/resume").raise_for_status()
+            wait_for(
+                lambda: (
+                    (
+                        (row := pipeline_row(driver, topic, "sink"))
+                        and row["readings"] < behind["readings"] / 4
+                        and row
+                    )
+                    or None
+                ),
+                timeout_s=90,
+                interval_s=1,
+                what="the resumed sink's lag to fall back on the page",
+            )
+            time.sleep(4)  # one more measurement, for the picture
+            ARTIFACTS.mkdir(exist_ok=True)
+            driver.save_screenshot(str(ARTIFACTS / "dashboard-pipeline.png"))
+        assert stream.error is None, stream.error
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+        stream.close()
+        connect.close()
+        with ConnectClient(live_config.connect) as client:
+            client.delete(connector)
+
+
+@contextlib.contextmanager
+def _page_shown_on_failure(driver: Any, dashboard_url: str, topic: str) -> Iterator[None]:
+    """A failed check says what the pipeline view held for the topic, and keeps a picture."""
+    try:
+        yield
+    except AssertionError as exc:
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "dashboard-pipeline-failed.png"))
+        view = httpx.get(f"{dashboard_url}api/pipeline", timeout=10).json()
+        shown = [t for t in view["topics"] if t["topic"] == topic]
+        raise AssertionError(f"{exc}; the view's figures: {view['now']}, {shown}") from exc
 
 
 def _acknowledged_in_page(driver: Any, alert_id: str) -> bool:

@@ -18,7 +18,7 @@ from medrical import __version__
 from medrical.dashboard.acks import UnknownAlertError
 from medrical.dashboard.context import Dashboard, DashboardSettings, DashboardStore
 from medrical.dashboard.middleware import HostCheckAndHeaders, SameOriginWrites
-from medrical.dashboard.routes import alerts, history, metrics, pages, stream, ward
+from medrical.dashboard.routes import alerts, history, metrics, pages, pipeline, stream, ward
 from medrical.dashboard.ward import WardState
 from medrical.errors import InputError, MedricalError, ServiceUnavailableError
 
@@ -32,6 +32,7 @@ ROUTERS = (
     ward.router,
     alerts.router,
     stream.router,
+    pipeline.router,
     metrics.router,
 )
 

@@ -23,6 +23,7 @@ from medrical.errors import ServiceUnavailableError
 
 if TYPE_CHECKING:
     from medrical.dashboard.metrics import DashboardMetrics
+    from medrical.dashboard.pipeline import PipelineSampler
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ class DashboardSettings:
     feed_state: Callable[[], str] = lambda: "live"
     # Served at /metrics when given (`medrical dashboard --metrics`).
     metrics: DashboardMetrics | None = None
+    # The pipeline view's measurements (`/pipeline`); None in tests without Kafka.
+    pipeline: PipelineSampler | None = None
     login_throttle: security.LoginThrottle = field(default_factory=security.LoginThrottle)
 
 

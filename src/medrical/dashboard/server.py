@@ -11,12 +11,16 @@ import logging
 import socket
 from collections.abc import Callable
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from medrical.config import MedricalConfig
 from medrical.dashboard import require_web_dependencies, security
 from medrical.dashboard.ward import OwnAlerts, WardState
 from medrical.errors import InputError
 from medrical.kafka_clients import ensure_kafka_reachable
+
+if TYPE_CHECKING:
+    from medrical.lag import TopicFlow
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +71,9 @@ def serve(
     from medrical.dashboard.context import LOOPBACK_HOSTS, DashboardSettings
     from medrical.dashboard.feed import LiveFeed
     from medrical.dashboard.metrics import DashboardMetrics
+    from medrical.dashboard.pipeline import PipelineSampler
     from medrical.dashboard.store import PostgresStore
+    from medrical.lag import LagReader
 
     token = security.resolve_token(host)
     if silent_after_s <= 0:
@@ -78,6 +84,14 @@ def serve(
     ward = WardState(own_alerts=own_alerts)
     sock = bind(host, port)
     feed = LiveFeed(config, ward)
+
+    def open_lag_reader() -> tuple[Callable[[], list[TopicFlow]], Callable[[], None]]:
+        reader = LagReader(config)
+        return reader.measure, reader.close
+
+    pipeline = PipelineSampler(
+        open_lag_reader, alerts_received=lambda: ward.monitor_alerts_received
+    )
     settings = DashboardSettings(
         token=token,
         allowed_hosts=LOOPBACK_HOSTS if security.is_loopback(host) else None,
@@ -85,6 +99,7 @@ def serve(
         feed_alive=lambda: feed.alive,
         feed_state=lambda: feed.kafka_state,
         metrics=DashboardMetrics(ward) if metrics else None,
+        pipeline=pipeline,
     )
     app = create_app(ward, store, settings)
 
@@ -109,6 +124,7 @@ def serve(
         server.run(sockets=[sock])
     finally:
         settings.closing.set()
+        pipeline.stop()
         feed.stop()
         store.close()
         sock.close()

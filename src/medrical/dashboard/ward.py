@@ -238,6 +238,7 @@ class WardState:
         # Tells this run's change numbers from a previous run's (see the SSE ids).
         self.instance = uuid.uuid4().hex[:12]
         self.monitor_alerts_seen = False
+        self.monitor_alerts_received = 0
         self.readings_applied = 0
         self.readings_rejected = 0
 
@@ -306,6 +307,7 @@ class WardState:
             self.monitor_alerts_seen = True
             if alert is None:
                 return False
+            self.monitor_alerts_received += 1
             self._add_alert(alert)
         return True
 

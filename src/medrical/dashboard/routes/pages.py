@@ -34,6 +34,11 @@ def patient_page() -> FileResponse:
     return FileResponse(PAGES / "patient.html")
 
 
+@pages.get("/pipeline")
+def pipeline_page() -> FileResponse:
+    return FileResponse(PAGES / "pipeline.html")
+
+
 @public.get("/login", include_in_schema=False)
 def login_page() -> FileResponse:
     return FileResponse(PAGES / "login.html")
