@@ -173,3 +173,47 @@ def test_pacing_refuses_non_positive_numbers(bad: float) -> None:
         Pacing(speed=bad)
     with pytest.raises(InputError):
         Pacing(rate=bad)
+
+
+def slow_to_draw(clock: FakeClock, draw_s: float, source: Any) -> Any:
+    """The readings of a ward that takes `draw_s` of the clock to draw before its first one."""
+    clock.now += draw_s
+    yield from source
+
+
+def test_drawing_the_ward_counts_neither_in_the_time_nor_against_the_pace() -> None:
+    clock = FakeClock()
+    sink = RecordingSink(clock)
+    summary = run_loop(
+        slow_to_draw(clock, 13.0, readings(patients=2)), sink, pacing=Pacing(speed=2.0),
+        limits=Limits(count=5), stop=StopFlag(), clock=clock,
+    )  # fmt: skip
+    # Paced from the first reading on, as if the ward had been there all along: no burst of
+    # readings that fell due while it was drawn.
+    assert send_times(sink) == [13.0, 13.25, 13.5, 13.75, 14.0]
+    assert summary.elapsed_s == pytest.approx(1.0)
+
+
+def test_a_duration_shorter_than_the_draw_still_streams_for_that_long() -> None:
+    clock = FakeClock()
+    sink = RecordingSink(clock)
+    summary = run_loop(
+        slow_to_draw(clock, 13.0, readings(patients=1)), sink, pacing=Pacing(speed=1.0),
+        limits=Limits(duration_s=2.5), stop=StopFlag(), clock=clock,
+    )  # fmt: skip
+    assert send_times(sink) == [13.0, 14.0, 15.0]
+    assert summary.stopped_by == "--duration 2.5 s reached"
+
+
+def test_a_stop_requested_before_the_loop_draws_nothing() -> None:
+    clock = FakeClock()
+    sink = RecordingSink(clock)
+    stop = StopFlag()
+    stop.set("stopped by SIGTERM")
+    summary = run_loop(
+        slow_to_draw(clock, 13.0, readings()), sink, pacing=Pacing(), limits=Limits(count=5),
+        stop=stop, clock=clock,
+    )  # fmt: skip
+    assert sink.sent == []
+    assert clock.now == 100.0
+    assert summary.stopped_by == "stopped by SIGTERM"

@@ -14,6 +14,7 @@ loop drains what is in flight and reports, it does not fail.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -128,6 +129,14 @@ def run_loop(
     `origin_ms` is the event time that falls due when the loop starts (default: the first
     reading's): a shard of a ward starts from the ward's start, not from its own first patient.
     """
+    source: Iterator[Reading] = iter(readings)
+    if not stop:
+        # A simulated ward is drawn and settled at its first reading: seconds for a ward of
+        # 100,000 patients. That happens before the clock starts, so that it counts neither
+        # in the run's time and rate nor against its pace or its --duration.
+        first = next(source, None)
+        if first is not None:
+            source = itertools.chain((first,), source)
     started = clock()
     deadline = None if limits.duration_s is None else started + limits.duration_s
     count = limits.count
@@ -138,7 +147,6 @@ def run_loop(
     next_status = started + _STATUS_EVERY_S
     stopped_by = "source exhausted"
     index = 0
-    source: Iterator[Reading] = iter(readings)
     send = sink.send
     while True:
         if count is not None and index >= count:
