@@ -12,8 +12,13 @@ Measures, each on a topic of its own (3 partitions), until every event is acknow
 - workers:   `produce --workers 1` and `--workers 2` (processes; their start-up is not counted);
 - 100k:      the produce loop over a ward of 100,000 patients (drawn first, timed apart);
 
-and prints events/s and the ratio to the baseline (the mean of its two runs). The stack comes
-from the usual configuration: by default the local stack of `medrical stack up`.
+and prints events/s, the ratio to the baseline (the mean of its two runs), and the CPU time
+each event cost the producing processes (all their threads, librdkafka's included; for
+--workers the workers' own processes, their start-up of an interpreter and imports included).
+On a machine shared with the broker and other work, events/s follow whatever CPU is left
+over, while the CPU time per event stays put: it tells whether a path does more work or only
+got less of the machine. The stack comes from the usual configuration: by default the local
+stack of `medrical stack up`.
 Usage: python benchmarks/bench_producer.py [EVENTS]
 """
 
@@ -161,9 +166,20 @@ def bench_workers(config: MedricalConfig, topic: str, count: int, workers: int) 
     return delivered_rate(summary, count)
 
 
-def bench_large_ward(config: MedricalConfig, topic: str, count: int) -> tuple[float, float, float]:
-    """(events/s, seconds to draw and settle the ward, MiB of peak resident memory added)."""
+def cpu_s() -> float:
+    """CPU seconds used so far by this process (every thread) and by its ended children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def bench_large_ward(
+    config: MedricalConfig, topic: str, count: int
+) -> tuple[float, float, float, float]:
+    """(events/s, CPU seconds of drawing and settling the ward, seconds of the same, MiB of
+    peak resident memory added)."""
     before_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    cpu_before = cpu_s()
     started = time.perf_counter()
     simulator = Simulator(LARGE_WARD, 1, "mix", start_ms=START_MS)
     readings = simulator.readings()
@@ -171,6 +187,7 @@ def bench_large_ward(config: MedricalConfig, topic: str, count: int) -> tuple[fl
     # apart from the sending.
     first = next(readings)
     drawn_s = time.perf_counter() - started
+    drawing_cpu_s = cpu_s() - cpu_before
     summary = produce_to_kafka(
         config,
         topic,
@@ -180,7 +197,7 @@ def bench_large_ward(config: MedricalConfig, topic: str, count: int) -> tuple[fl
     )
     rate = delivered_rate(summary, count)
     added_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before_kib) / 1024
-    return rate, drawn_s, added_mib
+    return rate, drawing_cpu_s, drawn_s, added_mib
 
 
 def drop_topics(config: MedricalConfig, topics: Collection[str]) -> None:
@@ -209,6 +226,15 @@ def main() -> None:
     for topic in topics.values():
         ensure_topic(config, topic)
     figures: dict[str, float] = {}
+    cpu_per_event_us: dict[str, float] = {}
+    ward: dict[str, float] = {}
+
+    def large() -> float:
+        rate, ward["drawing_cpu_s"], ward["drawn_s"], ward["added_mib"] = bench_large_ward(
+            config, topics["large"], count
+        )
+        return rate
+
     runs: list[tuple[str, Callable[[], float]]] = [
         ("raw", lambda: bench_raw(config, topics["raw"], batch)),
         ("client", lambda: bench_client(config, topics["client"], batch)),
@@ -216,15 +242,18 @@ def main() -> None:
         ("loop", lambda: bench_loop(config, topics["loop"], count)),
         ("w1", lambda: bench_workers(config, topics["w1"], count, 1)),
         ("w2", lambda: bench_workers(config, topics["w2"], count, 2)),
+        ("large", large),
+        ("raw2", lambda: bench_raw(config, topics["raw2"], batch)),
     ]
     try:
         # The broker's first produce of a run pays for coordinator loading: not measured.
         bench_raw(config, topics["warmup"], batch[: max(1, count // 20)])
         for name, run in runs:
+            before = cpu_s()
             figures[name] = run()
-        large, drawn_s, added_mib = bench_large_ward(config, topics["large"], count)
-        figures["large"] = large
-        figures["raw2"] = bench_raw(config, topics["raw2"], batch)
+            # The large ward's drawing is not part of its sending.
+            used_s = cpu_s() - before - (ward["drawing_cpu_s"] if name == "large" else 0.0)
+            cpu_per_event_us[name] = used_s / count * 1e6
     finally:
         drop_topics(config, topics.values())
     baseline = (figures["raw"] + figures["raw2"]) / 2
@@ -233,20 +262,24 @@ def main() -> None:
         f"baseline: raw fastavro + Producer, first {figures['raw']:,.0f} and last "
         f"{figures['raw2']:,.0f} events/s, mean {baseline:,.0f}"
     )
+    cpu_per_event_us["baseline"] = (cpu_per_event_us["raw"] + cpu_per_event_us["raw2"]) / 2
     rows = [
-        ("raw fastavro + Producer (mean)", baseline),
-        ("client ceiling (pre-encoded bytes)", figures["client"]),
-        ("BiometricsProducer.send", figures["send"]),
-        (f"produce loop, {WARD} patients", figures["loop"]),
-        ("produce --workers 1", figures["w1"]),
-        ("produce --workers 2", figures["w2"]),
-        (f"produce loop, {LARGE_WARD:,} patients", figures["large"]),
+        ("raw fastavro + Producer (mean)", "baseline", baseline),
+        ("client ceiling (pre-encoded bytes)", "client", figures["client"]),
+        ("BiometricsProducer.send", "send", figures["send"]),
+        (f"produce loop, {WARD} patients", "loop", figures["loop"]),
+        ("produce --workers 1", "w1", figures["w1"]),
+        ("produce --workers 2", "w2", figures["w2"]),
+        (f"produce loop, {LARGE_WARD:,} patients", "large", figures["large"]),
     ]
-    for label, rate in rows:
-        print(f"{label:38s} {rate:>10,.0f} events/s   {rate / baseline:.2f}")
+    print(f"{'path':38s} {'events/s':>10s}   ratio   CPU us/event")
+    for label, name, rate in rows:
+        cpu_us = cpu_per_event_us[name]
+        print(f"{label:38s} {rate:>10,.0f}   {rate / baseline:5.2f}   {cpu_us:8.1f}")
     print(
-        f"{LARGE_WARD:,} patients drawn and settled in {drawn_s:.1f} s (before the first "
-        f"reading, not in the rate above), peak memory +{added_mib:,.0f} MiB"
+        f"{LARGE_WARD:,} patients drawn and settled in {ward['drawn_s']:.1f} s "
+        f"({ward['drawing_cpu_s']:.1f} s of CPU, before the first reading, not in the figures "
+        f"above), peak memory +{ward['added_mib']:,.0f} MiB"
     )
 
 
