@@ -22,6 +22,7 @@ from medrical.simulation import (
     builtin_scenario_names,
     seconds_until_due,
 )
+from medrical.simulation.physiology import pao2_from_saturation, saturation_from_pao2
 
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 HOUR_S = 3600
@@ -567,3 +568,23 @@ def test_seconds_until_due(
 def test_seconds_until_due_rejects_a_speed_that_is_not_positive() -> None:
     with pytest.raises(InputError, match="speed"):
         seconds_until_due(START_MS, first_event_ms=START_MS, elapsed_s=0.0, speed=0.0)
+
+
+def _pao2_by_sixty_halvings(saturation: float) -> float:
+    saturation = min(max(saturation, 1.0), 99.99)
+    low, high = 1.0, 2000.0
+    for _ in range(60):
+        middle = (low + high) / 2
+        if saturation_from_pao2(middle) < saturation:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2
+
+
+def test_the_fast_inversion_of_the_oxygen_curve_gives_the_same_floats() -> None:
+    # Every patient's profile goes through it: a last-bit difference would change the ward.
+    saturations = [step / 100 for step in range(-500, 10_600, 7)] + [1.0, 99.99, 100.0]
+    for saturation in saturations:
+        assert pao2_from_saturation(saturation) == _pao2_by_sixty_halvings(saturation)
+    assert saturation_from_pao2(pao2_from_saturation(95.0)) == pytest.approx(95.0)

@@ -62,12 +62,20 @@ def saturation_from_pao2(pao2_mmhg: float) -> float:
 
 
 def pao2_from_saturation(saturation: float) -> float:
-    """Arterial PO2 (mmHg) that gives ``saturation`` (%), inverting Severinghaus by bisection."""
+    """Arterial PO2 (mmHg) that gives ``saturation`` (%), inverting Severinghaus by bisection.
+
+    Every patient of a ward is drawn with one inversion, so it is written for speed: the curve
+    inline (the bracket never goes below 1 mmHg, where `saturation_from_pao2` clamps), and no
+    more halvings once the bracket holds two neighbouring floats, after which a halving
+    changes nothing: the result is the one sixty halvings give.
+    """
     saturation = min(max(saturation, 1.0), 99.99)
     low, high = 1.0, 2000.0
     for _ in range(60):
         middle = (low + high) / 2
-        if saturation_from_pao2(middle) < saturation:
+        if middle in (low, high):
+            break
+        if 100.0 / (23400.0 / (middle**3 + 150.0 * middle) + 1.0) < saturation:
             low = middle
         else:
             high = middle
