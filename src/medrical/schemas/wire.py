@@ -25,9 +25,10 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Literal
 
-from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from fastavro import parse_schema, schemaless_writer
 
 from medrical.errors import InputError
+from medrical.schemas.decoding import RecordDecoder
 
 MAGIC_BYTE = 0
 HEADER_SIZE = 5
@@ -70,43 +71,43 @@ def schema_id_of(payload: bytes) -> int:
 
 
 class CachedAvroDecoder:
-    """Decode Confluent-framed Avro records with one parsed writer schema per schema id.
+    """Decode Confluent-framed Avro records with one decoder per writer schema id.
 
     Records are returned as written (no resolution against a reader schema): fields a newer
     writer added are present, fields an older writer lacked are absent, and consumers read
     them with `.get()`. Each id is fetched at most once, also when several threads decode.
+    Bodies are read by `decoding.RecordDecoder`: by hand for flat records, by fastavro else.
     """
 
     def __init__(self, fetch_schema: SchemaFetcher) -> None:
         self._fetch_schema = fetch_schema
-        self._schemas: dict[int, Any] = {}
+        self._decoders: dict[int, RecordDecoder] = {}
         self._lock = threading.Lock()
         self.fetches = 0
 
-    def writer_schema(self, schema_id: int) -> Any:
-        schema = self._schemas.get(schema_id)
-        if schema is not None:
-            return schema
+    def decoder(self, schema_id: int) -> RecordDecoder:
+        """The decoder of bodies written with schema `schema_id`, fetching that schema once."""
+        decoder = self._decoders.get(schema_id)
+        if decoder is not None:
+            return decoder
         with self._lock:
-            schema = self._schemas.get(schema_id)
-            if schema is None:
+            decoder = self._decoders.get(schema_id)
+            if decoder is None:
                 self.fetches += 1
                 text = self._fetch_schema(schema_id)
                 try:
-                    schema = parse_schema(without_logical_types(json.loads(text)))
+                    decoder = RecordDecoder(without_logical_types(json.loads(text)))
                 except Exception as exc:  # not JSON, or JSON that is not an Avro schema
                     raise WireFormatError(
                         f"schema {schema_id} is not a usable Avro schema"
                     ) from exc
-                self._schemas[schema_id] = schema
-        return schema
+                self._decoders[schema_id] = decoder
+        return decoder
 
     def decode(self, payload: bytes) -> dict[str, Any]:
-        schema = self.writer_schema(schema_id_of(payload))
-        stream = io.BytesIO(payload)
-        stream.seek(HEADER_SIZE)
+        decoder = self.decoder(schema_id_of(payload))
         try:
-            record = schemaless_reader(stream, schema, None)
+            record = decoder.decode(payload, HEADER_SIZE)
         except Exception as exc:  # fastavro raises EOFError, ValueError, ... on a bad body
             raise WireFormatError(f"Avro body does not decode: {exc}") from exc
         if not isinstance(record, dict):
