@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from confluent_kafka import KafkaError, KafkaException
 
@@ -145,6 +145,26 @@ class Outage:
     @property
     def ongoing(self) -> bool:
         return self.since is not None
+
+    def client_error(self, error: KafkaError) -> None:
+        """A client's error callback: brokers gone start (or continue) the outage clock."""
+        if error.fatal():
+            log.error("Kafka consumer: %s", error.str())
+        elif error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
+            self.down(error.str())
+        else:
+            log.debug("Kafka consumer: %s", error.str())
+
+    def probe(self, client: Any) -> None:
+        """While the clock runs, ask `client` (a consumer) for metadata: an answer stops it."""
+        try:
+            client.list_topics(timeout=1.0)
+        except KafkaException as exc:
+            if not transient(exc):
+                raise
+            self.down(str(exc.args[0].str()))
+            return
+        self.up()
 
 
 def _describe(exc: BaseException) -> str:

@@ -15,7 +15,10 @@ The pieces, each with one job:
   partition's changelog read to its stable end with `read_committed` is the state as of the
   committed offset, which the checkpoint proves.
 - `topics.TopicAdmin`: creates the alerts and changelog topics of a new input.
+- `recovery.recover`: makes a newly assigned or rewound partition ready, from the loop.
 - `outage.Outage`: the clock of a Kafka outage, and its account in the log.
+- `clients`: the clients' settings, the writer-schema lookup and the alerts' encoding;
+  `options`: what the monitor is asked to do and what it reports.
 
 Rebalances: the callbacks only record what happened. A newly assigned partition is paused and
 marked for restore; the loop restores it, seeks it to its committed offset and resumes it.
@@ -41,13 +44,9 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 from confluent_kafka import (
-    OFFSET_BEGINNING,
     Consumer,
     KafkaError,
     KafkaException,
@@ -56,136 +55,65 @@ from confluent_kafka import (
     TopicPartition,
 )
 from confluent_kafka.admin import AdminClient
-from confluent_kafka.serialization import MessageField, SerializationContext
 
-from medrical import schemas
 from medrical.config import MedricalConfig
-from medrical.errors import InputError, MedricalError, ServiceUnavailableError
-from medrical.kafka_clients import (
-    avro_serializer,
-    client_conf,
-    ensure_kafka_reachable,
-    registry_client,
-)
+from medrical.errors import InputError
+from medrical.kafka_clients import ensure_kafka_reachable, registry_client
 from medrical.monitor.alerts import Alert
-from medrical.monitor.engine import AlertEngine, ScoredReading
+from medrical.monitor.clients import (
+    TRANSACTION_TIMEOUT_MS,
+    alert_encoder,
+    client_settings,
+    schema_fetcher,
+)
+from medrical.monitor.engine import AlertEngine
 from medrical.monitor.events import VitalsEvent, reading_fields
-from medrical.monitor.outage import Outage, transient
-from medrical.monitor.policy import AlertPolicy
-from medrical.monitor.records import ALERT_KEY, ALERT_VALUE, alert_record, check_group
-from medrical.monitor.store import ChangelogStore, PartitionState, StateMismatch
+from medrical.monitor.options import (
+    DEFAULT_GROUP,
+    DEFAULT_OUTAGE_TIMEOUT_S,
+    DEFAULT_TOPICS,
+    MonitorError,
+    MonitorObserver,
+    MonitorOptions,
+    MonitorSummary,
+    StopSignal,
+)
+from medrical.monitor.outage import Outage
+from medrical.monitor.recovery import KAFKA_TIMEOUT_S, recover
+from medrical.monitor.store import ChangelogStore, PartitionState
 from medrical.monitor.topics import TopicAdmin
 from medrical.monitor.transactions import (
     ProducerLost,
     TransactionalOutput,
     TransactionFailed,
 )
-from medrical.schemas.wire import CachedAvroDecoder, WireFormatError
+from medrical.schemas.wire import CachedAvroDecoder
+
+__all__ = [
+    "DEFAULT_GROUP",
+    "DEFAULT_OUTAGE_TIMEOUT_S",
+    "DEFAULT_TOPICS",
+    "TRANSACTION_TIMEOUT_MS",
+    "MonitorError",
+    "MonitorObserver",
+    "MonitorOptions",
+    "MonitorSummary",
+    "StopSignal",
+    "StreamMonitor",
+    "lag_of",
+    "partitions_of",
+]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_GROUP = "medrical-monitor"
-DEFAULT_TOPICS = "^biometrics_.*"
 SILENCE_TICK_MS = 10_000
 """How often, in event time, a partition looks for silent patients."""
-TRANSACTION_TIMEOUT_MS = 10_000
-"""A crashed monitor's open transaction is aborted by the broker after this long."""
-DEFAULT_OUTAGE_TIMEOUT_S = 300.0
 CATCH_UP_COMMIT_S = 1.0
 """While a backlog is drained (full batches), transactions may last this long: fewer state
 records per reading, at the cost of alerts becoming visible later, which matters only live."""
-_KAFKA_TIMEOUT_S = 30.0
 # A batch is handed over when full or after this long: short, so that a reading waits for
 # few others before it is scored.
 _POLL_TIMEOUT_S = 0.01
-_MISMATCH_RETRIES = 5
-
-
-class MonitorError(MedricalError):
-    """The monitor cannot go on: fenced by another instance, or Kafka failed for good."""
-
-
-class StopSignal(Protocol):
-    """Anything that turns true when the loop should stop (e.g. producing.run.StopFlag)."""
-
-    def __bool__(self) -> bool: ...
-
-
-class MonitorObserver(Protocol):
-    """Told about every scored reading and alert, e.g. to draw a ward view."""
-
-    def reading(self, topic: str, event: VitalsEvent, scored: ScoredReading) -> None: ...
-
-    def alert(self, topic: str, alert: Alert) -> None: ...
-
-
-@dataclass(frozen=True)
-class MonitorOptions:
-    """How the monitor consumes; the defaults are the CLI's.
-
-    `instance_id`, when given, names this process stably: it becomes the group's static member
-    id and part of the transactional id, so a restart under the same id takes over at once
-    and aborts whatever its crashed predecessor left open. Without one, a crashed member's
-    partitions move after the session timeout and its open transaction is aborted after
-    TRANSACTION_TIMEOUT_MS.
-    """
-
-    group: str = DEFAULT_GROUP
-    topics: str = DEFAULT_TOPICS
-    instance_id: str | None = None
-    commit_interval_s: float = 0.1
-    batch_size: int = 2000
-    kafka_outage_timeout_s: float = DEFAULT_OUTAGE_TIMEOUT_S
-    policy: AlertPolicy = field(default_factory=AlertPolicy)
-
-    def __post_init__(self) -> None:
-        check_group(self.group)
-        if self.commit_interval_s <= 0:
-            raise InputError("the commit interval must be positive")
-        if self.batch_size < 1:
-            raise InputError("the batch size must be at least 1")
-        if not self.kafka_outage_timeout_s > 0:
-            raise InputError("the Kafka outage timeout must be positive")
-        if self.instance_id is not None:
-            check_group(self.instance_id)
-
-
-@dataclass
-class MonitorSummary:
-    """Counts over the run; alerts count only once their transaction committed."""
-
-    readings: int = 0
-    ignored: int = 0
-    invalid: int = 0
-    alerts: int = 0
-    alerts_by_kind: Counter[str] = field(default_factory=Counter)
-    transactions: int = 0
-    aborted: int = 0
-    rewinds: int = 0
-    restored: int = 0
-    started: float = field(default_factory=time.monotonic)
-
-    def describe(self) -> str:
-        elapsed = time.monotonic() - self.started
-        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(self.alerts_by_kind.items()))
-        text = (
-            f"scored {self.readings} readings in {elapsed:.1f} s "
-            f"({self.ignored} repeated or out of order, {self.invalid} invalid); "
-            f"raised {self.alerts} alerts" + (f" ({kinds})" if kinds else "") + "; "
-            f"{self.transactions} transactions committed, {self.aborted} aborted"
-        )
-        if self.rewinds:
-            text += f"; rewound {self.rewinds} time(s) to the last commit"
-        return text
-
-
-class _Quiet:
-    """librdkafka's own log lines at debug level: the monitor tells what matters itself."""
-
-    _log = logging.getLogger("medrical.librdkafka")
-
-    def log(self, level: int, message: str, *args: Any) -> None:
-        self._log.debug(message, *args)
 
 
 class StreamMonitor:
@@ -210,66 +138,21 @@ class StreamMonitor:
         self._on_commit = on_commit
         self._outage = Outage(opts.kafka_outage_timeout_s)
         instance = opts.instance_id or uuid.uuid4().hex[:12]
-        extra = dict(config.kafka.extra)
-        quiet = _Quiet()
-        consumer_conf = client_conf(
-            config,
-            logger=quiet,
-            error_cb=self._client_error,
-            **{
-                "group.id": opts.group,
-                "isolation.level": "read_committed",
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
-                "auto.offset.reset": "earliest",
-                "session.timeout.ms": 10_000,
-                # Outlast an outage: the loop does not poll while it waits for Kafka.
-                "max.poll.interval.ms": int((opts.kafka_outage_timeout_s + 60) * 1000),
-                "topic.metadata.refresh.interval.ms": 10_000,
-                "fetch.wait.max.ms": 50,
-            },
-        )
-        if opts.instance_id is not None:
-            consumer_conf["group.instance.id"] = opts.instance_id
-        consumer_conf.update(extra)
-        producer_conf = client_conf(
-            config,
-            logger=quiet,
-            **{
-                "transactional.id": f"medrical-monitor.{opts.group}.{instance}",
-                "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 5,
-                "compression.type": "lz4",
-            },
-        )
-        producer_conf.update(extra)
-        restore_conf = client_conf(
-            config,
-            logger=quiet,
-            **{
-                "group.id": f"{opts.group}.restore",
-                "isolation.level": "read_committed",
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-            },
-        )
-        restore_conf.update(extra)
+        settings = client_settings(config, opts, instance, self._outage.client_error)
         self._registry = registry_client(config)
-        self._decoder = CachedAvroDecoder(self._fetch_schema)
-        self._alert_key = avro_serializer(self._registry, schemas.schema_text(ALERT_KEY))
-        self._alert_value = avro_serializer(self._registry, schemas.schema_text(ALERT_VALUE))
-        admin_conf = client_conf(config, logger=quiet, **extra)
-        self._topics = TopicAdmin(AdminClient(admin_conf), opts.group, timeout_s=_KAFKA_TIMEOUT_S)
-        self._consumer = Consumer(consumer_conf)
+        self._decoder = CachedAvroDecoder(schema_fetcher(self._registry))
+        self._encode_alert = alert_encoder(self._registry)
+        self._topics = TopicAdmin(
+            AdminClient(settings.admin), opts.group, timeout_s=KAFKA_TIMEOUT_S
+        )
+        self._consumer = Consumer(settings.consumer)
         self._store = ChangelogStore(
-            Consumer(restore_conf),
-            lambda: AdminClient(admin_conf),
-            timeout_s=_KAFKA_TIMEOUT_S,
+            Consumer(settings.restore),
+            lambda: AdminClient(settings.admin),
+            timeout_s=KAFKA_TIMEOUT_S,
             settle_s=TRANSACTION_TIMEOUT_MS / 1000 + 30,
         )
-        self._output = TransactionalOutput(lambda: Producer(producer_conf), self._outage)
+        self._output = TransactionalOutput(lambda: Producer(settings.producer), self._outage)
         self._partitions: dict[tuple[str, int], PartitionState] = {}
         self._pending_alerts: list[tuple[str, Alert]] = []
         # When the oldest reading not yet committed was handled; None when all is committed.
@@ -306,8 +189,7 @@ class StreamMonitor:
             if messages and self._outage.ongoing:
                 self._outage.up()
             try:
-                for message in messages:
-                    self._handle(message)
+                self._handle(messages)
                 self._output.poll()
             except TransactionFailed as failure:
                 self._rewind(failure)
@@ -316,54 +198,66 @@ class StreamMonitor:
                 if time.monotonic() - self._pending_since >= max(interval, opts.commit_interval_s):
                     self._commit_or_rewind()
             elif self._outage.ongoing:
-                self._probe_kafka()
+                self._outage.probe(self._consumer)
         self._commit_or_rewind()
 
-    def _handle(self, message: Message) -> None:
-        error = message.error()
-        if error is not None:
-            self._consumer_error(error)
-            return
-        topic = message.topic() or ""
-        partition = message.partition() or 0
-        part = self._partitions.get((topic, partition))
-        if part is None or not part.ready:  # revoked, or waiting for its restore
-            return
-        offset = message.offset() or 0
-        if part.next_offset is not None and offset < part.next_offset:
-            return  # fetched before a rewind
-        if self._pending_since is None:
-            self._pending_since = time.monotonic()
-        part.next_offset = offset + 1
-        try:
-            record = self._decoder.decode(message.value() or b"")
-            fields = reading_fields(record)
-        except InputError as exc:
-            self._invalid(topic, partition, offset, exc)
-            return
+    def _handle(self, messages: list[Message]) -> None:
+        """Decode, check and score a batch; alerts and changed patients go to the transaction.
+
+        The hot path: per reading only what must be per reading (one wall-clock time for the
+        batch, the partition looked up once per run of messages from it).
+        """
+        partitions = self._partitions
+        decode = self._decoder.decode
+        summary = self.summary
+        observer = self._observer
         raised_at = int(time.time() * 1000)
-        engine = part.engine
-        alerts = engine.process_fields(fields, raised_at=raised_at)
-        if alerts is None:
-            self.summary.ignored += 1
-            return
-        self.summary.readings += 1
-        patient_id = fields[0]
-        part.dirty.add(patient_id)
-        for alert in alerts:
-            self._emit(part, alert)
-        if self._observer is not None:
-            self._observer.reading(
-                topic, VitalsEvent.from_mapping(record), engine.scored(patient_id)
-            )
-        event_time = fields[1]
-        previous = part.watermark
-        if previous is None or event_time > previous:
-            part.watermark = event_time
-            if previous is None or event_time // SILENCE_TICK_MS > previous // SILENCE_TICK_MS:
-                for alert in engine.check_silence(event_time, raised_at=raised_at):
-                    part.dirty.add(alert.patient_id)
-                    self._emit(part, alert)
+        key: tuple[str, int] | None = None
+        part: PartitionState | None = None
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                self._consumer_error(error)
+                continue
+            topic = message.topic() or ""
+            partition = message.partition() or 0
+            if key is None or key[0] != topic or key[1] != partition:
+                key = (topic, partition)
+                part = partitions.get(key)
+            if part is None or not part.ready:  # revoked, or waiting for its restore
+                continue
+            offset = message.offset() or 0
+            if part.next_offset is not None and offset < part.next_offset:
+                continue  # fetched before a rewind
+            if self._pending_since is None:
+                self._pending_since = time.monotonic()
+            part.next_offset = offset + 1
+            try:
+                record = decode(message.value() or b"")
+                fields = reading_fields(record)
+            except InputError as exc:
+                self._invalid(topic, partition, offset, exc)
+                continue
+            engine = part.engine
+            alerts = engine.process_fields(fields, raised_at=raised_at)
+            if alerts is None:
+                summary.ignored += 1
+                continue
+            summary.readings += 1
+            patient_id = fields[0]
+            part.dirty.add(patient_id)
+            for alert in alerts:
+                self._emit(part, alert)
+            if observer is not None:
+                observer.reading(topic, VitalsEvent.from_mapping(record), engine.scored(patient_id))
+            event_time = fields[1]
+            previous = part.watermark
+            if previous is None or event_time > previous:
+                part.watermark = event_time
+                if previous is None or event_time // SILENCE_TICK_MS > previous // SILENCE_TICK_MS:
+                    for alert in engine.check_silence(event_time, raised_at=raised_at):
+                        part.dirty.add(alert.patient_id)
+                        self._emit(part, alert)
 
     def _invalid(self, topic: str, partition: int, offset: int, exc: InputError) -> None:
         self.summary.invalid += 1
@@ -379,13 +273,7 @@ class StreamMonitor:
 
     def _emit(self, part: PartitionState, alert: Alert) -> None:
         topic = part.alerts_topic
-        key = self._alert_key(
-            {"patient_id": alert.patient_id},
-            SerializationContext(topic, MessageField.KEY),
-        )
-        value = self._alert_value(
-            alert_record(alert), SerializationContext(topic, MessageField.VALUE)
-        )
+        key, value = self._encode_alert(topic, alert)
         self._output.produce(topic, value, key)
         self._pending_alerts.append((part.topic, alert))
         if self._observer is not None:
@@ -440,57 +328,20 @@ class StreamMonitor:
     def _restore_pending(self) -> None:
         """Restore every partition not ready yet, seek it to its committed offset, resume it."""
         parts = [part for part in self._partitions.values() if not part.ready]
-        self._outage.retry(
-            "creating the alerts and state topics",
-            lambda: self._topics.ensure_outputs({p.topic for p in parts}),
+        restored = recover(
+            parts,
+            self._consumer,
+            self._store,
+            self._topics,
+            self._outage,
+            self.options.policy,
         )
-        tps = [TopicPartition(p.topic, p.partition) for p in parts]
-        for attempt in range(_MISMATCH_RETRIES):
-            # read_committed: this waits for offsets still pending in a transaction; the
-            # changelog written beside them settles with them.
-            committed = self._outage.retry(
-                "reading the committed offsets",
-                lambda: self._consumer.committed(tps, timeout=_KAFKA_TIMEOUT_S),
-            )
-            offsets = {(tp.topic, tp.partition): tp.offset for tp in committed}
-            for part in parts:
-                part.reset(self.options.policy)
-            try:
-                restored = self._outage.retry(
-                    "restoring patient state",
-                    lambda offsets=offsets: self._store.restore(parts, offsets),  # type: ignore[misc]
-                )
-                break
-            except StateMismatch as exc:
-                if attempt == _MISMATCH_RETRIES - 1:
-                    raise MonitorError(
-                        f"patient state and committed offsets disagree: {exc}",
-                        hint="Stop every monitor of this group and start again; if it stays, "
-                        "start a new group (--group) to rebuild the state from the readings.",
-                    ) from exc
-                log.info("%s; reading it again", exc)
-                time.sleep(1.0)
-        for tp in committed:
-            offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
-            self._seek(TopicPartition(tp.topic, tp.partition, offset))
-        for part in parts:
-            part.ready = True
-        self._consumer.resume(tps)
         self.summary.restored += restored
         log.info(
             "restored %d patient state record(s) of %s",
             restored,
             ", ".join(f"{p.topic}[{p.partition}]" for p in parts),
         )
-
-    def _seek(self, tp: TopicPartition) -> None:
-        try:
-            self._consumer.seek(tp)
-        except KafkaException as exc:
-            # A partition not yet fetched has no position to move: it starts from the
-            # committed offset (or the reset policy) when resumed, which is where we are.
-            if exc.args[0].code() != KafkaError._STATE:
-                raise
 
     # -- rebalancing ------------------------------------------------------------------------
 
@@ -523,46 +374,11 @@ class StreamMonitor:
 
     # -- Kafka's health ---------------------------------------------------------------------
 
-    def _client_error(self, error: KafkaError) -> None:
-        if error.fatal():
-            log.error("Kafka consumer: %s", error.str())
-        elif error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
-            self._outage.down(error.str())
-        else:
-            log.debug("Kafka consumer: %s", error.str())
-
     def _consumer_error(self, error: KafkaError) -> None:
         if error.fatal():
             raise MonitorError(f"Kafka consumer failed: {error.str()}")
         if error.code() != KafkaError._PARTITION_EOF:
             log.debug("consumer: %s", error.str())
-
-    def _probe_kafka(self) -> None:
-        """While the outage clock runs, ask for metadata: an answer stops it."""
-        try:
-            self._consumer.list_topics(timeout=1.0)
-        except KafkaException as exc:
-            if not transient(exc):
-                raise
-            self._outage.down(str(exc.args[0].str()))
-            return
-        self._outage.up()
-
-    def _fetch_schema(self, schema_id: int) -> str:
-        from confluent_kafka.schema_registry.error import SchemaRegistryError
-
-        try:
-            text = self._registry.get_schema(schema_id).schema_str
-        except SchemaRegistryError as exc:
-            if exc.http_status_code == 404:  # a message framed with an id nobody registered
-                raise WireFormatError(f"unknown schema id {schema_id}") from exc
-            raise ServiceUnavailableError(
-                "schema registry",
-                f"cannot fetch the schema with id {schema_id} ({exc}).",
-            ) from exc
-        if text is None:
-            raise InputError(f"the schema registry holds no schema text for id {schema_id}")
-        return str(text)
 
     # -- shutdown ---------------------------------------------------------------------------
 
