@@ -291,21 +291,24 @@ def drain(config: MedricalConfig, backlog: int, partitions: int) -> dict[str, An
             group = f"bench-{processes}-{name}"
             monitors = [_monitor(topic, group, f"{group}-{i}") for i in range(processes)]
             launched = time.time()
-            first: tuple[float, int] | None = None
+            first: tuple[float, int, float] | None = None
             while True:
                 done = backlog - _lag(config, group, topic, partitions)
                 now = time.time()
                 if first is None and done > 0:
-                    first = (now, done)
+                    first = (now, done, sum(_cpu_seconds(m.pid) for m in monitors))
                 if done >= backlog or now - launched > 900:
                     break
                 time.sleep(0.2)
+            cpu = sum(_cpu_seconds(m.pid) for m in monitors)
             summaries = [_stop(m) for m in monitors]
             if first is None or done < backlog:
                 raise SystemExit(f"the monitor did not drain the backlog: {summaries}")
             seconds = now - first[0]
             result[f"processes_{processes}"] = {
                 "readings_per_s": (backlog - first[1]) / seconds if seconds > 0 else None,
+                # CPU the monitor processes spent per reading, all of them together.
+                "cpu_us_per_reading": 1e6 * (cpu - first[2]) / max(1, backlog - first[1]),
                 "seconds_from_launch": now - launched,
                 "summaries": summaries,
             }
@@ -434,8 +437,10 @@ def main() -> None:
         print(f"Backlog drain, {d['readings']:,} readings, whole monitor processes:")
         for processes in (1, 2):
             rate = d[f"processes_{processes}"]["readings_per_s"]
+            cpu_us = d[f"processes_{processes}"]["cpu_us_per_reading"]
             print(f"  {processes} process(es): {rate:>9,.0f} readings/s  "
-                  f"({rate / baseline:.2f} of the cached reader alone)")  # fmt: skip
+                  f"({rate / baseline:.2f} of the cached reader alone; "
+                  f"{cpu_us:.1f} us of monitor CPU per reading)")  # fmt: skip
     if "latency" in result:
         lat = result["latency"]
         print(

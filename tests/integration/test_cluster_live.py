@@ -183,11 +183,15 @@ def test_a_broker_kill_and_a_connect_kill_lose_and_repeat_no_reading_and_no_aler
             Chaos(cluster, report=events.append).act(Action.KILL, "connect", back_after_s=3)
             load.wait(timeout_s=300)
             summary = load.stop()
-            wait_for(
-                lambda: caught_up(config, group, topic),
-                timeout_s=180,
-                what="the monitor to score every reading",
-            )
+            try:
+                wait_for(
+                    lambda: caught_up(config, group, topic),
+                    timeout_s=180,
+                    what="the monitor to score every reading",
+                )
+            except AssertionError as exc:  # say where it stands, and what it said
+                done, total = progress(config, group, topic)
+                raise AssertionError(f"{exc}: {done} of {total}\n{log.read_text()}") from None
             assert monitor.poll() is None, log.read_text()
         wait_for(
             lambda: True if stored_counts(config, topic).distinct >= summary.delivered else None,
