@@ -27,7 +27,7 @@ def test_help_and_news2_import_none_of_the_heavy_libraries() -> None:
         "'--heart-rate', '80', '--consciousness', 'A', '--body-temperature', '37']); "
         "_run(['--help']); "
         "heavy = ['confluent_kafka', 'fastapi', 'httpx', 'psycopg', 'fastavro', "
-        "'cryptography', 'tomlkit', 'medrical.config']; "
+        "'cryptography', 'tomlkit', 'medrical.config', 'medrical.simulation']; "
         "print('heavy:', *[name for name in heavy if name in sys.modules])"
     )
     result = subprocess.run(

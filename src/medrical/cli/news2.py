@@ -16,7 +16,7 @@ from medrical.news2 import (
     check_plausible,
     score,
 )
-from medrical.simulation.physiology import SURVIVABLE_BOUNDS
+from medrical.vitals import SURVIVABLE_BOUNDS
 
 _DISCLAIMER = "Medrical is not a medical device; this score is not for clinical use."
 

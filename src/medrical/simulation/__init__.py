@@ -5,7 +5,7 @@ not for clinical use.
 """
 
 from medrical.simulation.clock import seconds_until_due
-from medrical.simulation.physiology import SURVIVABLE_BOUNDS, Baseline, PatientProfile
+from medrical.simulation.physiology import Baseline, PatientProfile
 from medrical.simulation.reading import CONSCIOUSNESS_LEVELS, FIELD_NAMES, Reading
 from medrical.simulation.replay import CsvReplay, RowProblem
 from medrical.simulation.scenario import (
@@ -18,6 +18,7 @@ from medrical.simulation.scenario import (
 )
 from medrical.simulation.shard import WHOLE_WARD, Shard
 from medrical.simulation.simulator import CADENCES, Cadence, Simulator
+from medrical.vitals import SURVIVABLE_BOUNDS
 
 __all__ = [
     "CADENCES",

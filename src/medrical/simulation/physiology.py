@@ -15,15 +15,6 @@ from typing import Final, NamedTuple
 
 from medrical.simulation.scenario import AGE_BANDS, Insults, Scenario
 
-# Survivable bounds: no generated value ever leaves them, whatever a scenario asks for.
-SURVIVABLE_BOUNDS: Final[dict[str, tuple[float, float]]] = {
-    "heart_rate": (20, 250),
-    "systolic_bp": (50, 260),
-    "diastolic_bp": (25, 160),
-    "body_temperature": (32.0, 42.5),
-    "spo2": (50, 100),
-    "respiratory_rate": (4, 60),
-}
 MIN_PULSE_PRESSURE: Final = 5
 """Diastolic is kept at least this far below systolic (mmHg)."""
 

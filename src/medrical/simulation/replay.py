@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from medrical.errors import InputError
-from medrical.simulation.physiology import SURVIVABLE_BOUNDS
 from medrical.simulation.reading import CONSCIOUSNESS_LEVELS, FIELD_NAMES, Reading
 from medrical.timestamps import EVENT_TIME_RANGE, event_time_in_range, parse_event_time
+from medrical.vitals import SURVIVABLE_BOUNDS
 
 _REQUIRED: Final = ("patient_id", "event_time")
 _TRUE: Final = frozenset({"true", "t", "yes", "y", "1"})

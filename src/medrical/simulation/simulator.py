@@ -37,7 +37,6 @@ from medrical.simulation.latent import (
 from medrical.simulation.onsets import onset_time
 from medrical.simulation.physiology import (
     MIN_PULSE_PRESSURE,
-    SURVIVABLE_BOUNDS,
     PatientProfile,
     draw_profile,
 )
@@ -45,6 +44,7 @@ from medrical.simulation.reading import Reading
 from medrical.simulation.scenario import MIX, Scenario, resolve_scenarios
 from medrical.simulation.shard import WHOLE_WARD, Shard
 from medrical.timestamps import EVENT_TIME_RANGE, event_time_in_range
+from medrical.vitals import SURVIVABLE_BOUNDS
 
 Cadence = Literal["monitor", "ward"]
 CADENCES: Final[tuple[str, ...]] = get_args(Cadence)
