@@ -7,8 +7,7 @@ metadata, so a topic that exists before the connector starts is stored from its 
 from __future__ import annotations
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from medrical.config import MedricalConfig
 from medrical.errors import ServiceUnavailableError
