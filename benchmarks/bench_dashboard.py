@@ -1,16 +1,19 @@
 """Dashboard under load: N patients at one reading a second each, a browser on the ward view.
 
-Starts `medrical dashboard` (its own process, so its CPU can be read from /proc), streams
-simulated patients into a fresh `biometrics_*` topic of the configured stack, opens the ward
-page in headless Chromium and reports, over the measuring window:
+Starts `medrical dashboard --metrics` (its own process, so its CPU can be read from /proc),
+streams simulated patients into a fresh `biometrics_*` topic of the configured stack, and, as
+`medrical demo` runs them, the JDBC sink connector on that topic and `medrical monitor` over
+it (with its metrics; `--no-sink`, `--no-monitor` leave them out), opens the ward page in
+headless Chromium and reports, over the measuring window:
 
-- the dashboard server's CPU (user + system seconds per wall second, 1.0 = one core),
+- the dashboard server's CPU (user + system seconds per wall second, 1.0 = one core), and
+  the monitor's,
 - readings applied per second by the server (all biometrics_* topics, not only ours),
 - the delay from a reading's event time to its tile being updated on screen, p50/p99/max,
   as recorded by the page itself (event time is set by the producer at send time).
 
 Usage: python benchmarks/bench_dashboard.py [--patients 1000] [--seconds 60] [--warmup 20]
-       [--screenshot docs/dashboard-ward.png]
+       [--no-sink] [--no-monitor] [--screenshot docs/dashboard-ward.png] [--profile FILE]
 Needs the `dashboard` extra, selenium, and Debian's chromium + chromium-driver.
 """
 
@@ -37,7 +40,10 @@ from confluent_kafka.admin import AdminClient
 from medrical.config import MedricalConfig, load_config
 from medrical.kafka_clients import client_conf
 from medrical.producing import BiometricsProducer
+from medrical.producing.topics import ensure_topic
 from medrical.simulation import Simulator
+from medrical.sink import ConnectClient
+from medrical.sink.deploy import connector_config, deploy_connector
 
 FLAGS = (
     "--headless=new",
@@ -91,15 +97,50 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--warmup", type=float, default=20.0)
     parser.add_argument("--screenshot", type=Path, default=None)
+    parser.add_argument("--no-sink", dest="sink", action="store_false")
+    parser.add_argument("--no-monitor", dest="monitor", action="store_false")
+    parser.add_argument(
+        "--profile", type=Path, default=None, help="Run the server under cProfile, stats here."
+    )
     args = parser.parse_args()
 
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     config = load_config()
-    topic = f"biometrics_bench_dash_{uuid.uuid4().hex[:8]}"
+    run_id = uuid.uuid4().hex[:8]
+    topic = f"biometrics_bench_dash_{run_id}"
+    connector = f"bench-dash-{run_id}"
+    medrical = str(Path(sys.executable).parent / "medrical")
+    # Created before the connector starts, as the demo does, so the sink stores every event.
+    ensure_topic(config, topic)
+    if args.sink:
+        with ConnectClient(config.connect) as client:
+            deploy_connector(client, connector, connector_config(config, topics_regex=topic))
+    work = Path(tempfile.mkdtemp(prefix="medrical-bench-dash-"))
+    monitor: subprocess.Popen[bytes] | None = None
+    if args.monitor:
+        with (work / "monitor.log").open("wb") as log:
+            monitor = subprocess.Popen(
+                [
+                    medrical,
+                    "monitor",
+                    "--topics",
+                    f"^{topic}$",
+                    "--group",
+                    f"medrical-monitor-bench-{run_id}",
+                    "--metrics-port",
+                    "0",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+    command = [medrical, "dashboard", "--port", "0", "--metrics"]
+    if args.profile is not None:
+        command = [sys.executable, "-m", "cProfile", "-o", str(args.profile), "-m", "medrical",
+                   *command[1:]]  # fmt: skip
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "medrical"), "dashboard", "--port", "0"],
+        command,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -122,9 +163,11 @@ def main() -> None:
 
         driver.execute_script("window.medricalStats.delays.length = 0;")
         health0 = httpx.get(f"{url}api/health", timeout=10).json()
+        monitor_cpu0 = cpu_seconds(monitor.pid) if monitor is not None else 0.0
         cpu0, wall0, sent0 = cpu_seconds(server.pid), time.monotonic(), stream.sent
         time.sleep(args.seconds)
         cpu1, wall1, sent1 = cpu_seconds(server.pid), time.monotonic(), stream.sent
+        monitor_cpu1 = cpu_seconds(monitor.pid) if monitor is not None else 0.0
         health1 = httpx.get(f"{url}api/health", timeout=10).json()
         delays: list[float] = driver.execute_script("return window.medricalStats.delays.slice();")
         if args.screenshot is not None:
@@ -133,6 +176,8 @@ def main() -> None:
         wall = wall1 - wall0
         result = {
             "patients": args.patients,
+            "sink": args.sink,
+            "monitor": args.monitor,
             "seconds": round(wall, 1),
             "produced_per_s": round((sent1 - sent0) / wall, 1),
             "applied_per_s": round(
@@ -140,6 +185,9 @@ def main() -> None:
             ),
             "patients_on_server": health1["patients"],
             "server_cpu_cores": round((cpu1 - cpu0) / wall, 3),
+            "monitor_cpu_cores": round((monitor_cpu1 - monitor_cpu0) / wall, 3)
+            if monitor is not None
+            else None,
             "screen_updates": len(delays),
             "delay_ms_p50": round(statistics.median(delays)) if delays else None,
             "delay_ms_p99": round(percentile(delays, 0.99)) if delays else None,
@@ -160,7 +208,22 @@ def main() -> None:
             server.wait(timeout=10)
         if server.stdout is not None:
             server.stdout.close()
+        if monitor is not None:
+            stop(monitor)
+        shutil.rmtree(work, ignore_errors=True)
+        if args.sink:
+            with ConnectClient(config.connect) as client:
+                client.delete(connector)
         AdminClient(client_conf(config)).delete_topics([topic])
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
 
 
 if __name__ == "__main__":
