@@ -10,7 +10,10 @@ headless Chromium and reports, over the measuring window:
   the monitor's,
 - readings applied per second by the server (all biometrics_* topics, not only ours),
 - the delay from a reading's event time to its tile being updated on screen, p50/p99/max,
-  as recorded by the page itself (event time is set by the producer at send time).
+  as recorded by the page itself (event time is set by the producer at send time),
+- and the server's share of it: the delay from the Kafka record's timestamp to the push to
+  the page (`medrical_dashboard_push_delay_seconds`), p50/p99 as the histogram's bucket
+  bounds over the window.
 
 Usage: python benchmarks/bench_dashboard.py [--patients 1000] [--seconds 60] [--warmup 20]
        [--no-sink] [--no-monitor] [--screenshot docs/dashboard-ward.png] [--profile FILE]
@@ -36,6 +39,7 @@ from typing import Any
 
 import httpx
 from confluent_kafka.admin import AdminClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from medrical.config import MedricalConfig, load_config
 from medrical.kafka_clients import client_conf
@@ -62,6 +66,28 @@ def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def push_delays(url: str) -> dict[float, float]:
+    """The push-delay histogram's cumulative bucket counts, by upper bound (s)."""
+    text = httpx.get(f"{url}metrics", timeout=10).text
+    buckets = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "medrical_dashboard_push_delay_seconds_bucket":
+                buckets[float(sample.labels["le"])] = sample.value
+    return buckets
+
+
+def bucket_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float:
+    """The upper bound of the bucket holding the q-quantile of what was observed between two
+    scrapes."""
+    bounds = sorted(after)
+    total = after[bounds[-1]] - before.get(bounds[-1], 0.0)
+    for bound in bounds:
+        if after[bound] - before.get(bound, 0.0) >= q * total:
+            return bound
+    return bounds[-1]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -163,12 +189,14 @@ def main() -> None:
 
         driver.execute_script("window.medricalStats.delays.length = 0;")
         health0 = httpx.get(f"{url}api/health", timeout=10).json()
+        pushed0 = push_delays(url)
         monitor_cpu0 = cpu_seconds(monitor.pid) if monitor is not None else 0.0
         cpu0, wall0, sent0 = cpu_seconds(server.pid), time.monotonic(), stream.sent
         time.sleep(args.seconds)
         cpu1, wall1, sent1 = cpu_seconds(server.pid), time.monotonic(), stream.sent
         monitor_cpu1 = cpu_seconds(monitor.pid) if monitor is not None else 0.0
         health1 = httpx.get(f"{url}api/health", timeout=10).json()
+        pushed1 = push_delays(url)
         delays: list[float] = driver.execute_script("return window.medricalStats.delays.slice();")
         if args.screenshot is not None:
             args.screenshot.parent.mkdir(parents=True, exist_ok=True)
@@ -192,6 +220,8 @@ def main() -> None:
             "delay_ms_p50": round(statistics.median(delays)) if delays else None,
             "delay_ms_p99": round(percentile(delays, 0.99)) if delays else None,
             "delay_ms_max": round(max(delays)) if delays else None,
+            "push_delay_s_p50_at_most": bucket_quantile(pushed0, pushed1, 0.5),
+            "push_delay_s_p99_at_most": bucket_quantile(pushed0, pushed1, 0.99),
         }
         print(json.dumps(result, indent=2))
     finally:
