@@ -35,8 +35,9 @@ from prometheus_client import CollectorRegistry
 from medrical.config import MedricalConfig, load_config
 from medrical.metrics import read_samples, serve_metrics
 from medrical.monitor.metrics import MonitorMetrics
+from medrical.monitor.options import MonitorOptions
 from medrical.monitor.records import alerts_topic_for, changelog_topic_for
-from medrical.monitor.stream import MonitorOptions, StreamMonitor
+from medrical.monitor.stream import StreamMonitor
 from medrical.producing.metrics import ProducerMetrics
 from medrical.producing.run import Limits, Pacing, produce_to_kafka
 from medrical.producing.topics import ensure_topic
