@@ -3,6 +3,7 @@ its counters compared with what was produced and with what Kafka holds."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import signal
@@ -139,6 +140,60 @@ def test_produce_metrics_port_serves_while_it_runs(live_config: MedricalConfig) 
     summary = re.search(r": (\d+) sent, (\d+) delivered, 0 failed", rest)
     assert summary is not None, rest
     assert messages_in(live_config, topic) == int(summary[1]) == int(summary[2])
+
+
+def test_each_produce_worker_serves_its_own_metrics(live_config: MedricalConfig) -> None:
+    topic = unique_topic("metrics_workers")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "medrical", "produce", "--topic", topic, "--patients", "6",
+         "--seed", "3", "--rate", "60", "--duration", "120", "--workers", "2",
+         "--metrics-port", "0"],
+        env=child_env(live_config.stack),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    key = f'medrical_producer_events_delivered_total{{topic="{topic}"}}'
+    scraped: dict[str, float] = {}
+    try:
+        urls: dict[str, str] = {}
+        while len(urls) < 2:
+            line = wait_for(
+                lambda: _metrics_line(process), timeout_s=60, interval_s=0.1, what="metrics URLs"
+            )
+            # Each worker's own line; its log says the same in its own words.
+            announced = re.match(r"(worker \d+): metrics on (\S+)", line)
+            if announced is not None:
+                urls[announced[1]] = announced[2]
+        assert set(urls) == {"worker 1", "worker 2"}
+        assert len(set(urls.values())) == 2, "each worker on a port of its own"
+
+        def counted(url: str) -> float | None:
+            delivered = scrape(url).get(key, 0)
+            return delivered if delivered >= 30 else None
+
+        for worker, url in urls.items():
+            scraped[worker] = wait_for(
+                functools.partial(counted, url),
+                timeout_s=60,
+                what=f"30 deliveries counted by {worker}",
+            )
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        rest = ""
+        if process.stderr is not None:
+            rest = process.stderr.read()
+            process.stderr.close()
+    assert process.returncode == 0, rest
+    summary = re.search(r"2 workers: (\d+) sent, (\d+) delivered, 0 failed", rest)
+    assert summary is not None, rest
+    # Each worker counts its own deliveries; together no more than the run delivered.
+    assert sum(scraped.values()) <= int(summary[2]) == messages_in(live_config, topic)
 
 
 def _metrics_line(process: subprocess.Popen[str]) -> str | None:

@@ -103,13 +103,18 @@ def test_no_port_means_no_metrics() -> None:
     assert announced == []
 
 
-def test_produce_refuses_metrics_with_a_dry_run_or_workers(isolated: Path) -> None:
+def test_produce_refuses_metrics_with_a_dry_run(isolated: Path) -> None:
     outcome = run_cli("produce", "--dry-run", "--count", "1", "--metrics-port", "0")
     assert outcome.code == 2
     assert "drop --dry-run" in outcome.stderr
-    outcome = run_cli("produce", "--workers", "2", "--count", "1", "--metrics-port", "0")
+
+
+def test_produce_refuses_worker_metrics_ports_past_the_last(isolated: Path) -> None:
+    outcome = run_cli(
+        "produce", "--workers", "3", "--count", "3", "--seed", "1", "--metrics-port", "65534"
+    )
     assert outcome.code == 2
-    assert "drop --workers" in outcome.stderr
+    assert "past 65535" in outcome.stderr
 
 
 @pytest.fixture

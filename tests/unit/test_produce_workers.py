@@ -181,3 +181,15 @@ def test_dry_run_shards_together_print_the_unsharded_stream(cadence: str, shards
         return event["event_time"], event["patient_id"]
 
     assert list(heapq.merge(*parts, key=order)) == whole
+
+
+def test_each_worker_serves_its_metrics_on_a_port_of_its_own() -> None:
+    jobs = plan("biometrics_w", ward(10), 3, Pacing(), Limits(), metrics_port=18881)
+    assert [job.metrics_port for job in jobs] == [18881, 18882, 18883]
+    free = plan("biometrics_w", ward(10), 2, Pacing(), Limits(), metrics_port=0)
+    assert [job.metrics_port for job in free] == [0, 0]
+    assert {job.metrics_port for job in plan("biometrics_w", ward(10), 2, Pacing(), Limits())} == {
+        None
+    }
+    with pytest.raises(InputError, match="past 65535"):
+        plan("biometrics_w", ward(10), 3, Pacing(), Limits(), metrics_port=65534)

@@ -221,7 +221,7 @@ def produce(
         int | None,
         typer.Option(
             help="Serve Prometheus metrics at http://127.0.0.1:PORT/metrics while producing "
-            "(0: any free port) [default: off].",
+            "(0: any free port; with --workers, worker N on PORT+N-1) [default: off].",
             min=0,
             max=65535,
             rich_help_panel=_METRICS,
@@ -246,11 +246,8 @@ def produce(
             "--dry-run writes one stream from one process; drop --workers.",
             hint="--shard K/N splits a dry run.",
         )
-    if metrics_port is not None and (dry_run or workers is not None):
-        raise InputError(
-            f"--metrics-port measures one process's deliveries to Kafka; drop "
-            f"{'--dry-run' if dry_run else '--workers'}."
-        )
+    if metrics_port is not None and dry_run:
+        raise InputError("--metrics-port measures deliveries to Kafka; drop --dry-run.")
 
     skipped: Callable[[], int] = lambda: 0  # noqa: E731
     readings: Iterable[Reading]
@@ -306,7 +303,13 @@ def produce(
         simulator = ward.simulator()  # checks the arguments before any worker starts
         if workers is not None:
             jobs = plan(
-                topic, ward, workers, pacing, limits, log_level=logging.getLogger("medrical").level
+                topic,
+                ward,
+                workers,
+                pacing,
+                limits,
+                log_level=logging.getLogger("medrical").level,
+                metrics_port=metrics_port,
             )
             _produce_with_workers(topic, jobs)
             return

@@ -55,6 +55,8 @@ class WorkerJob:
     pacing: Pacing
     limits: Limits
     log_level: int = logging.INFO
+    metrics_port: int | None = None
+    """Where this worker serves its Prometheus metrics (0: any free port; None: off)."""
 
 
 def shares(total: int, weights: Sequence[int]) -> list[int]:
@@ -77,11 +79,20 @@ def plan(
     limits: Limits,
     *,
     log_level: int = logging.INFO,
+    metrics_port: int | None = None,
 ) -> list[WorkerJob]:
-    """One job per worker: its shard of the ward, its share of --count and --rate."""
+    """One job per worker: its shard of the ward, its share of --count and --rate, and where
+    it serves its metrics: `metrics_port` + its number - 1, so that Prometheus scrapes each
+    worker as a target of its own (0: each on any free port)."""
     held = len(ward.shard.numbers(ward.patients))
     if not 1 <= workers <= MAX_WORKERS:
         raise InputError(f"--workers must be between 1 and {MAX_WORKERS}, not {workers}.")
+    if metrics_port and metrics_port + workers - 1 > 65535:
+        raise InputError(
+            f"--metrics-port {metrics_port} with --workers {workers} needs ports up to "
+            f"{metrics_port + workers - 1}, past 65535.",
+            hint="Each worker serves on --metrics-port + its number - 1: give a lower port.",
+        )
     if workers > held:
         where = "this shard holds" if not ward.shard.whole else "the ward has"
         raise InputError(
@@ -109,11 +120,17 @@ def plan(
             ),
             limits=replace(limits, count=count),
             log_level=log_level,
+            metrics_port=_worker_port(metrics_port, number),
         )
         for number, (shard, weight, count) in enumerate(
             zip(shards, weights, counts, strict=True), start=1
         )
     ]
+
+
+def _worker_port(base: int | None, number: int) -> int | None:
+    # 0 stays 0: each worker takes any free port.
+    return base if not base else base + number - 1
 
 
 def merge(summaries: Sequence[RunSummary], stopped_by: str | None = None) -> RunSummary:

@@ -9,6 +9,10 @@ Stopping: the workers run in a process group of their own, so a Ctrl+C at the te
 the parent alone, which stops every worker by its PID with SIGTERM; each drains and flushes, as
 a single `produce` does, and a second Ctrl+C kills them at once. A worker that fails is
 reported and the others are stopped. A worker whose parent is gone stops by itself.
+
+Metrics (`--metrics-port P`): each worker serves its own on port P + its number - 1 (worker 1
+on P, worker 2 on P+1, ...; with 0, each on any free port) and says where on stderr; the
+counts are each worker's, and Prometheus adds them up across the targets.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -254,16 +259,23 @@ def work(config: MedricalConfig, job: WorkerJob, results: Connection, parent_pid
         def progress(sent: int, delivered: int, failed: int) -> None:
             results.send(("progress", (sent, delivered, failed)))
 
-        summary = produce_to_kafka(
-            config,
-            job.topic,
-            job.ward.simulator(job.shard).readings(),
-            pacing=job.pacing,
-            limits=job.limits,
-            on_progress=progress,
-            origin_ms=job.ward.start_ms,
-            stop=stop,
-        )
+        def announce(url: str) -> None:
+            print(f"worker {job.number}: metrics on {url}", file=sys.stderr, flush=True)
+
+        from medrical.producing.metrics import producer_metrics
+
+        with producer_metrics(job.metrics_port, announce) as metrics:
+            summary = produce_to_kafka(
+                config,
+                job.topic,
+                job.ward.simulator(job.shard).readings(),
+                pacing=job.pacing,
+                limits=job.limits,
+                on_progress=progress,
+                origin_ms=job.ward.start_ms,
+                stop=stop,
+                metrics=metrics,
+            )
         results.send(("done", summary))
     except MedricalError as exc:
         results.send(("error", exc.exit_code, str(exc)))
