@@ -109,8 +109,11 @@ log = logging.getLogger(__name__)
 SILENCE_TICK_MS = 10_000
 """How often, in event time, a partition looks for silent patients."""
 CATCH_UP_COMMIT_S = 1.0
-"""While a backlog is drained (full batches), transactions may last this long: fewer state
-records per reading, at the cost of alerts becoming visible later, which matters only live."""
+"""While a backlog is drained, transactions may last this long: fewer state records per
+reading, at the cost of alerts becoming visible later, which matters only live."""
+CATCH_UP_BATCHES = 10
+"""A backlog is this many full batches in a row (20,000 readings at the default size): a live
+stream that fell a second behind after a pause is not one, and keeps its short transactions."""
 # A batch is handed over when full or after this long: short, so that a reading waits for
 # few others before it is scored.
 _POLL_TIMEOUT_S = 0.01
@@ -157,7 +160,7 @@ class StreamMonitor:
         self._pending_alerts: list[tuple[str, Alert]] = []
         # When the oldest reading not yet committed was handled; None when all is committed.
         self._pending_since: float | None = None
-        self._lagging = False
+        self._full_batches = 0  # full batches in a row: how far behind the loop is
         self._closed = False
 
     # -- the loop ---------------------------------------------------------------------------
@@ -185,7 +188,7 @@ class StreamMonitor:
             if any(not part.ready for part in self._partitions.values()):
                 self._restore_pending()
             messages = self._consumer.consume(opts.batch_size, timeout=_POLL_TIMEOUT_S)
-            self._lagging = len(messages) == opts.batch_size
+            self._full_batches = self._full_batches + 1 if len(messages) == opts.batch_size else 0
             if messages and self._outage.ongoing:
                 self._outage.up()
             try:
@@ -194,7 +197,8 @@ class StreamMonitor:
             except TransactionFailed as failure:
                 self._rewind(failure)
             if self._pending_since is not None:
-                interval = CATCH_UP_COMMIT_S if self._lagging else opts.commit_interval_s
+                draining = self._full_batches >= CATCH_UP_BATCHES
+                interval = CATCH_UP_COMMIT_S if draining else opts.commit_interval_s
                 if time.monotonic() - self._pending_since >= max(interval, opts.commit_interval_s):
                     self._commit_or_rewind()
             elif self._outage.ongoing:
