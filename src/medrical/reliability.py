@@ -13,7 +13,6 @@ from __future__ import annotations
 import bisect
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +25,7 @@ from medrical.producing.run import Limits, Pacing, RunSummary, run_loop
 from medrical.producing.sinks import KafkaSink
 from medrical.simulation import Reading
 from medrical.stopping import StopFlag
+from medrical.topic_reading import messages_in
 
 _BUCKETS_PER_S = 10
 
@@ -286,68 +286,17 @@ def committed_records(
     """Every committed record of an Avro topic (read_committed), decoded, partition by
     partition in offset order: what a transactional writer such as the monitor made visible,
     each repeat included."""
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-
-    from medrical.errors import ServiceUnavailableError
-    from medrical.kafka_clients import client_conf
     from medrical.schemas.registry import registry_client
     from medrical.schemas.wire import CachedAvroDecoder
+    from medrical.topic_reading import read_to_end
 
-    consumer = Consumer(
-        client_conf(
-            config,
-            **{
-                "group.id": f"medrical-reader-{uuid.uuid4().hex[:8]}",
-                "isolation.level": "read_committed",
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-            },
-        )
-    )
     registry = registry_client(config)
-    decoder = CachedAvroDecoder(lambda i: str(registry.get_schema(i).schema_str))
-    records: list[dict[str, Any]] = []
     try:
-        partitions = list(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        pending = set(partitions)
-        deadline = time.monotonic() + timeout_s
-        while pending and time.monotonic() < deadline:
-            for message in consumer.consume(500, timeout=0.5):
-                error = message.error()
-                if error is None:
-                    records.append(dict(decoder.decode(message.value() or b"")))
-                elif error.code() == KafkaError._PARTITION_EOF:
-                    pending.discard(message.partition())
-                else:
-                    raise ServiceUnavailableError("Kafka", f"reading {topic}: {error}")
-        if pending:
-            raise ServiceUnavailableError(
-                "Kafka", f"could not read {topic} to its end within {timeout_s:.0f} s"
-            )
+        decoder = CachedAvroDecoder(lambda i: str(registry.get_schema(i).schema_str))
+        messages = read_to_end(config, topic, isolation="read_committed", timeout_s=timeout_s)
+        return [dict(decoder.decode(message.value() or b"")) for message in messages]
     finally:
-        consumer.close()
         registry.close()
-    return records
-
-
-def messages_in_topic(config: MedricalConfig, topic: str) -> int:
-    """Messages in a topic (the sum of its partitions' end offsets): a repeat would show."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    from medrical.kafka_clients import client_conf
-
-    consumer = Consumer(
-        client_conf(config, **{"group.id": f"medrical-reader-{uuid.uuid4().hex[:8]}"})
-    )
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return sum(
-            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in partitions
-        )
-    finally:
-        consumer.close()
 
 
 @dataclass(frozen=True)
@@ -366,7 +315,7 @@ class Outcome:
             summary.sent,
             summary.delivered,
             summary.failed,
-            messages_in_topic(config, topic),
+            messages_in(config, topic),
             stored_counts(config, topic),
         )
 

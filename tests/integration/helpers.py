@@ -34,6 +34,8 @@ from medrical.kafka_clients import client_conf
 from medrical.monitor.stream import MonitorOptions, StreamMonitor
 from medrical.reliability import committed_records
 from medrical.simulation import Simulator
+from medrical.sink import ConnectClient, sink_config
+from medrical.stack.layout import StackLayout
 from medrical.stopping import StopFlag
 
 T = TypeVar("T")
@@ -228,14 +230,39 @@ def running_dashboard(env: dict[str, str], *args: str) -> Iterator[str]:
         assert "http://127.0.0.1:" in line, f"no URL printed (exit code {process.poll()})"
         yield line.split(" on ", 1)[1].split()[0]
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        interrupt(process, timeout_s=20)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def interrupt(process: subprocess.Popen[Any], *, timeout_s: float) -> None:
+    """Ctrl+C for a child, by its own PID; SIGKILL if it has not ended within `timeout_s`."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def readings_sink_conf(config: MedricalConfig, topics_regex: str) -> dict[str, str]:
+    """The readings sink over `topics_regex`, its password in the test stack's secrets file."""
+    return sink_config(
+        config,
+        topics_regex=topics_regex,
+        password_file=StackLayout.of(config.stack).connect_secrets_file,
+    )
+
+
+def apply_connector(
+    config: MedricalConfig, name: str, conf: dict[str, str], *, validate: bool = False
+) -> None:
+    """Apply a connector (checked by Connect first with `validate`) and wait until it runs."""
+    with ConnectClient(config.connect) as client:
+        if validate:
+            assert client.validate(name, conf) == []
+        client.apply(name, conf)
+        client.wait_running(name, timeout_s=60)
 
 
 def kill_service(config: MedricalConfig, service: str) -> int:

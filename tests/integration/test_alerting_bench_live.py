@@ -19,14 +19,15 @@ from psycopg import sql
 
 from medrical.config import MedricalConfig
 from medrical.monitor.records import alerts_topic_for
-from medrical.sink import ConnectClient, sink_config
-from medrical.stack.layout import StackLayout
+from medrical.sink import ConnectClient
 from tests.integration.helpers import (
+    apply_connector,
     caught_up,
     cli_env,
     monitor_process,
     produce,
     read_alerts,
+    readings_sink_conf,
     stop_process,
     unique_topic,
     wait_for,
@@ -71,14 +72,7 @@ def test_a_docs_policy_runs_live_and_stored_readings_are_scored_anew(
 
     name = f"it-{topic}"
     readings_sink.append(name)
-    conf = sink_config(
-        live_config,
-        topics_regex=topic,
-        password_file=StackLayout.of(live_config.stack).connect_secrets_file,
-    )
-    with ConnectClient(live_config.connect) as client:
-        client.apply(name, conf)
-        client.wait_running(name, timeout_s=60)
+    apply_connector(live_config, name, readings_sink_conf(live_config, topic))
 
     group = f"it-{uuid.uuid4().hex[:10]}"
     # The user's module is found as any module would be: on the child's PYTHONPATH.

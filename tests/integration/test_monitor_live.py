@@ -26,6 +26,7 @@ from medrical.stack.layout import StackLayout
 from medrical.stopping import StopFlag
 from tests.integration.helpers import (
     START_MS,
+    apply_connector,
     caught_up,
     monitor_process,
     monitor_until_caught_up,
@@ -53,10 +54,7 @@ def start_sink(config: MedricalConfig, alerts_topics: list[str]) -> str:
         topics_regex="|".join(alerts_topics),
         password_file=StackLayout.of(config.stack).connect_secrets_file,
     )
-    with ConnectClient(config.connect) as client:
-        assert client.validate(name, conf) == []
-        client.apply(name, conf)
-        client.wait_running(name, timeout_s=60)
+    apply_connector(config, name, conf, validate=True)
     return name
 
 

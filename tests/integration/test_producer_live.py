@@ -12,61 +12,32 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from medrical import schemas
 from medrical.config import MedricalConfig
-from medrical.kafka_clients import client_conf
 from medrical.producing import BiometricsProducer
 from medrical.producing.topics import delete_topic, ensure_topic
 from medrical.schemas.registry import avro_encoder, avro_serializer, registry_client
 from medrical.simulation import Simulator
+from medrical.topic_reading import messages_in, read_to_end
 from tests.integration.helpers import START_MS, cli_env, unique_topic, wait_for
 
 pytestmark = pytest.mark.integration
 
 
-def read_topic(
-    config: MedricalConfig, topic: str, timeout_s: float = 60
-) -> list[tuple[bytes, bytes]]:
+def read_topic(config: MedricalConfig, topic: str) -> list[tuple[bytes, bytes]]:
     """Every (key, value) of `topic`, read from the start of each partition to its end."""
-    consumer = Consumer(
-        client_conf(
-            config,
-            **{
-                "group.id": f"it-reader-{uuid.uuid4().hex[:8]}",
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-            },
-        )
-    )
-    messages: list[tuple[bytes, bytes]] = []
-    try:
-        partitions = list(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        pending = set(partitions)
-        deadline = time.monotonic() + timeout_s
-        while pending and time.monotonic() < deadline:
-            for message in consumer.consume(1000, timeout=0.5):
-                error = message.error()
-                if error is not None:
-                    assert error.code() == KafkaError._PARTITION_EOF, error
-                    pending.discard(message.partition())
-                    continue
-                messages.append((message.key() or b"", message.value() or b""))
-        assert not pending, f"could not read {topic} to its end"
-    finally:
-        consumer.close()
-    return messages
+    return [
+        (message.key() or b"", message.value() or b"")
+        for message in read_to_end(config, topic, timeout_s=60)
+    ]
 
 
 def as_sent(decoded: dict[str, Any]) -> dict[str, Any]:
@@ -230,20 +201,6 @@ def alive(pid: int) -> bool:
     return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
 
 
-def messages_in(config: MedricalConfig, topic: str) -> int | None:
-    consumer = Consumer(client_conf(config, **{"group.id": f"it-probe-{uuid.uuid4().hex[:8]}"}))
-    try:
-        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
-        if metadata is None or metadata.error is not None:
-            return None
-        return sum(
-            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in metadata.partitions
-        )
-    finally:
-        consumer.close()
-
-
 def stored_readings(config: MedricalConfig, topic: str) -> list[dict[str, Any]]:
     registry = registry_client(config)
     try:
@@ -292,7 +249,7 @@ def assert_each_patient_a_prefix_once(stored: list[dict[str, Any]], seed: int) -
 
 def wait_for_messages(config: MedricalConfig, topic: str, count: int) -> None:
     wait_for(
-        lambda: True if (messages_in(config, topic) or 0) >= count else None,
+        lambda: True if messages_in(config, topic) >= count else None,
         timeout_s=120,
         what=f"{count} messages on {topic}",
     )

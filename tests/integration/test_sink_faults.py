@@ -20,12 +20,14 @@ from medrical.config import MedricalConfig
 from medrical.kafka_clients import client_conf
 from medrical.producing import BiometricsProducer
 from medrical.producing.topics import ensure_topic
-from medrical.sink import ConnectClient, sink_config
+from medrical.sink import ConnectClient
 from medrical.sink.connector import APICURIO_AVRO_CONVERTER
 from medrical.sink.dead_letters import DeadLetter, read_dead_letters
 from medrical.stack.layout import SUPERVISOR, StackLayout
 from tests.integration.helpers import (
+    apply_connector,
     kill_service,
+    readings_sink_conf,
     restart_stack,
     sink_caught_up,
     synthetic_reading,
@@ -47,20 +49,6 @@ def topic_and_connector(live_config: MedricalConfig) -> Iterator[tuple[str, str]
     yield topic, name
     with ConnectClient(live_config.connect) as client:
         client.delete(name)
-
-
-def _apply(config: MedricalConfig, name: str, conf: dict[str, str]) -> None:
-    with ConnectClient(config.connect) as client:
-        client.apply(name, conf)
-        client.wait_running(name, timeout_s=60)
-
-
-def _sink_conf(config: MedricalConfig, topic: str) -> dict[str, str]:
-    return sink_config(
-        config,
-        topics_regex=topic,
-        password_file=StackLayout.of(config.stack).connect_secrets_file,
-    )
 
 
 def _dead_letters(config: MedricalConfig, topic: str) -> list[DeadLetter]:
@@ -97,7 +85,7 @@ def test_registry_outage_at_the_start_of_a_new_topic_diverts_nothing(
         for reading in readings[1:]:
             producer.send(reading)
     assert producer.stats.delivered == len(readings)
-    _apply(live_config, name, _sink_conf(live_config, topic))
+    apply_connector(live_config, name, readings_sink_conf(live_config, topic))
     connect_log = StackLayout.of(live_config.stack).log_file("connect")
     try:
         # The sink meets the outage on its very first record of the topic.
@@ -124,7 +112,7 @@ def test_two_minute_postgres_outage_ends_with_every_reading_stored_once(
     """PostgreSQL (and with it the registry's storage) goes away for two minutes under a live
     stream: the sink's retries, then the stack's supervisor, bring it back with no manual step."""
     topic, name = topic_and_connector
-    _apply(live_config, name, _sink_conf(live_config, topic))
+    apply_connector(live_config, name, readings_sink_conf(live_config, topic))
     supervisor_log = StackLayout.of(live_config.stack).log_file(SUPERVISOR)
     restarts_before = _restarts_logged(supervisor_log, name)
     sent = 0
@@ -177,7 +165,7 @@ def test_poison_goes_to_the_dead_letters_and_the_sink_keeps_running(
     live_config: MedricalConfig, topic_and_connector: tuple[str, str]
 ) -> None:
     topic, name = topic_and_connector
-    _apply(live_config, name, _sink_conf(live_config, topic))
+    apply_connector(live_config, name, readings_sink_conf(live_config, topic))
     good = [synthetic_reading(i) for i in range(200)]
     raw = Producer(client_conf(live_config))
     with BiometricsProducer(live_config, topic) as producer:
@@ -220,13 +208,13 @@ def test_a_replay_stores_dead_letters_exactly_once(
             producer.send(reading)
     legacy = {
         key: value
-        for key, value in _sink_conf(live_config, topic).items()
+        for key, value in readings_sink_conf(live_config, topic).items()
         if ".medrical." not in key
     }
     for prefix in ("key.converter", "value.converter"):
         legacy[prefix] = APICURIO_AVRO_CONVERTER
         legacy[f"{prefix}.apicurio.registry.url"] = "http://127.0.0.1:9/apis/registry/v2"
-    _apply(live_config, name, legacy)
+    apply_connector(live_config, name, legacy)
     wait_for(
         lambda: True if len(_dead_letters(live_config, topic)) == len(readings) else None,
         timeout_s=90,
@@ -234,7 +222,7 @@ def test_a_replay_stores_dead_letters_exactly_once(
     )
     # The cause fixed: the same connector (same consumer group, past those offsets) as
     # Medrical configures it now.
-    _apply(live_config, name, _sink_conf(live_config, topic))
+    apply_connector(live_config, name, readings_sink_conf(live_config, topic))
     assert table_row_count(live_config, topic) is None
 
     replayed = run(live_config, "dead-letters", "replay", "--topic", topic)

@@ -10,9 +10,10 @@ import pytest
 
 from medrical.config import MedricalConfig
 from medrical.producing import BiometricsProducer
-from medrical.sink import ConnectClient, sink_config
-from medrical.stack.layout import StackLayout
+from medrical.sink import ConnectClient
 from tests.integration.helpers import (
+    apply_connector,
+    readings_sink_conf,
     sink_caught_up,
     synthetic_reading,
     table_row_count,
@@ -45,16 +46,10 @@ def test_produced_rows_land_in_an_auto_created_table(
     assert producer.stats.delivered == len(readings)
     assert producer.stats.failed == 0
 
-    conf = sink_config(
-        live_config,
-        topics_regex=topic,
-        password_file=StackLayout.of(live_config.stack).connect_secrets_file,
-    )
+    conf = readings_sink_conf(live_config, topic)
     assert conf["topics.regex"] != "biometrics_(.*)"  # this test's own topic only
+    apply_connector(live_config, name, conf, validate=True)
     with ConnectClient(live_config.connect) as client:
-        assert client.validate(name, conf) == []
-        client.apply(name, conf)
-        client.wait_running(name, timeout_s=60)
         stored = client.config(name)
     assert stored is not None
     # The stored configuration refers to the password; it never holds it.
@@ -118,14 +113,7 @@ def test_a_redelivered_event_is_stored_once(
     with BiometricsProducer(live_config, topic) as producer:
         for reading in readings + readings:
             producer.send(reading)
-    conf = sink_config(
-        live_config,
-        topics_regex=topic,
-        password_file=StackLayout.of(live_config.stack).connect_secrets_file,
-    )
-    with ConnectClient(live_config.connect) as client:
-        client.apply(name, conf)
-        client.wait_running(name, timeout_s=60)
+    apply_connector(live_config, name, readings_sink_conf(live_config, topic))
     wait_for_rows(live_config, topic, len(readings), timeout_s=90)
     # Once the sink has committed past the second copy of every record, count again.
     wait_for(

@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from medrical.config import MedricalConfig
-from medrical.errors import InputError, MedricalError, ServiceUnavailableError
+from medrical.errors import InputError, ServiceUnavailableError
 from medrical.kafka_clients import client_conf
 from medrical.producing.topics import ensure_topic
 from medrical.sink.connector import DEAD_LETTER_TOPIC
+from medrical.topic_reading import read_to_end
 
 REPLAYS_TOPIC = "medrical_dead_letters_replayed"
 _HEADER_PREFIX = "__connect.errors."
@@ -166,75 +166,28 @@ def select(
 # --- reading and replaying (I/O) -------------------------------------------------------------
 
 
-def _read_topic(config: MedricalConfig, topic: str) -> list[Any]:
-    """Every record of `topic` from its beginning to its end now; [] if it does not exist."""
-    consumer = Consumer(
-        client_conf(
-            config,
-            **{
-                "group.id": f"medrical-dead-letters-{uuid.uuid4().hex[:8]}",
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-            },
-        )
-    )
-    try:
-        metadata = consumer.list_topics(topic, timeout=10)
-        described = metadata.topics.get(topic)
-        if described is None or described.error is not None or not described.partitions:
-            return []
-        partitions = sorted(described.partitions)
-        pending = set()
-        assignment = []
-        for partition in partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), 10)
-            if high > low:
-                pending.add(partition)
-                assignment.append(TopicPartition(topic, partition, OFFSET_BEGINNING))
-        if not assignment:
-            return []
-        consumer.assign(assignment)
-        records = []
-        deadline = time.monotonic() + READ_TIMEOUT_S
-        while pending and time.monotonic() < deadline:
-            for message in consumer.consume(1000, timeout=0.5):
-                error = message.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        pending.discard(message.partition())
-                        continue
-                    raise ServiceUnavailableError("Kafka", f"reading {topic}: {error.str()}")
-                records.append(message)
-        if pending:
-            raise ServiceUnavailableError(
-                "Kafka", f"could not read {topic} to its end within {READ_TIMEOUT_S:.0f} s."
-            )
-        return records
-    except MedricalError:
-        raise
-    except Exception as exc:  # KafkaException and friends: name the service
-        raise ServiceUnavailableError("Kafka", f"reading {topic}: {exc}") from exc
-    finally:
-        consumer.close()
-
-
 def read_dead_letters(config: MedricalConfig) -> list[DeadLetter]:
     """Every dead letter, oldest first per partition, marked when already replayed."""
     replayed = {
-        message.key().decode("utf-8")
-        for message in _read_topic(config, REPLAYS_TOPIC)
-        if message.key() is not None and message.value() is not None
+        key.decode("utf-8")
+        for message in read_to_end(config, REPLAYS_TOPIC, timeout_s=READ_TIMEOUT_S)
+        if (key := message.key()) is not None and message.value() is not None
     }
     letters = []
-    for message in _read_topic(config, DEAD_LETTER_TOPIC):
+    for message in read_to_end(config, DEAD_LETTER_TOPIC, timeout_s=READ_TIMEOUT_S):
         _kind, timestamp = message.timestamp()
+        raw = message.headers() or []
+        headers = [
+            (name, value.encode() if isinstance(value, str) else value)
+            for name, value in (raw.items() if isinstance(raw, dict) else raw)
+        ]
         letter = parse_dead_letter(
-            message.partition(),
-            message.offset(),
+            message.partition() or 0,  # a consumed message always has both
+            message.offset() or 0,
             timestamp,
             message.key(),
             message.value(),
-            message.headers(),
+            headers,
         )
         letters.append(replace(letter, replayed=letter.id in replayed))
     return letters
