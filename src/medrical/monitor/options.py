@@ -28,7 +28,7 @@ class MonitorError(MedricalError):
 
 
 class StopSignal(Protocol):
-    """Anything that turns true when the loop should stop (e.g. producing.run.StopFlag)."""
+    """Anything that turns true when the loop should stop (e.g. medrical.stopping.StopFlag)."""
 
     def __bool__(self) -> bool: ...
 
