@@ -183,6 +183,12 @@ def test_a_broker_kill_and_a_connect_kill_lose_and_repeat_no_reading_and_no_aler
             Chaos(cluster, report=events.append).act(Action.KILL, "connect", back_after_s=3)
             load.wait(timeout_s=300)
             summary = load.stop()
+            sent_at = time.monotonic()
+            behind = wait_for(
+                lambda: progress(config, group, topic),
+                timeout_s=60,
+                what="the monitor's committed offsets",
+            )
             try:
                 wait_for(
                     lambda: caught_up(config, group, topic),
@@ -191,7 +197,13 @@ def test_a_broker_kill_and_a_connect_kill_lose_and_repeat_no_reading_and_no_aler
                 )
             except AssertionError as exc:  # say where it stands, and what it said
                 done, total = progress(config, group, topic)
-                raise AssertionError(f"{exc}: {done} of {total}\n{log.read_text()}") from None
+                raise AssertionError(
+                    f"{exc}: {done} of {total} ({behind[0]} of {behind[1]} when the last "
+                    f"reading was acknowledged)\n"
+                    + "".join(f"{event.line()}\n" for event in events)
+                    + log.read_text()
+                ) from None
+            catch_up_s = time.monotonic() - sent_at
             assert monitor.poll() is None, log.read_text()
         wait_for(
             lambda: True if stored_counts(config, topic).distinct >= summary.delivered else None,
@@ -227,6 +239,7 @@ def test_a_broker_kill_and_a_connect_kill_lose_and_repeat_no_reading_and_no_aler
     print(
         f"longest delivery {load.timeline.max_latency_s():.2f} s across a kill of "
         f"{events[0].service} (the monitor's transaction coordinator) and of connect; "
-        f"{stored.rows} rows, {len(raised)} alerts"
+        f"{stored.rows} rows, {len(raised)} alerts; the monitor had scored {behind[0]} of "
+        f"{behind[1]} when the last reading was acknowledged, all {catch_up_s:.1f} s later"
     )
     assert all(process.running(s.pid_file) for s in cluster.services), "a service stayed down"
