@@ -44,6 +44,7 @@ from medrical.monitor.engine import AlertEngine
 from medrical.monitor.policy import AlertPolicy
 from medrical.monitor.records import alerts_topic_for, changelog_topic_for
 from medrical.monitor.transactions import TransactionalOutput
+from medrical.waiting import poll
 
 log = logging.getLogger(__name__)
 
@@ -183,22 +184,22 @@ class ChangelogStore:
 
     def _stable_ends(self, tps: Sequence[TopicPartition]) -> dict[tuple[str, int], int]:
         """End offsets once no transaction is open on any of `tps` (waits, bounded)."""
-        deadline = time.monotonic() + self._settle_s
-        while True:
+
+        def ends() -> tuple[dict[tuple[str, int], int], list[tuple[str, int]]]:
             stable = self._end_offsets(tps, IsolationLevel.READ_COMMITTED)
             end = self._end_offsets(tps, IsolationLevel.READ_UNCOMMITTED)
-            open_ = sorted(key for key in end if stable[key] < end[key])
-            if not open_:
-                return end
-            if time.monotonic() > deadline:
-                names = ", ".join(f"{t}[{p}]" for t, p in open_)
-                raise HangingTransaction(
-                    f"a transaction on {names} has stayed open for more than "
-                    f"{self._settle_s:.0f} s, longer than any transaction may last.",
-                    hint="The broker lost track of it (a hanging transaction): abort it with "
-                    "Kafka's `kafka-transactions.sh find-hanging` and `abort`, then restart.",
-                )
-            time.sleep(0.2)
+            return end, sorted(key for key in end if stable[key] < end[key])
+
+        end, open_ = poll(ends, timeout_s=self._settle_s, interval_s=0.2, done=lambda r: not r[1])
+        if open_:
+            names = ", ".join(f"{t}[{p}]" for t, p in open_)
+            raise HangingTransaction(
+                f"a transaction on {names} has stayed open for more than "
+                f"{self._settle_s:.0f} s, longer than any transaction may last.",
+                hint="The broker lost track of it (a hanging transaction): abort it with "
+                "Kafka's `kafka-transactions.sh find-hanging` and `abort`, then restart.",
+            )
+        return end
 
     def _end_offsets(
         self, tps: Sequence[TopicPartition], isolation: IsolationLevel

@@ -23,6 +23,7 @@ import httpx
 
 from medrical.errors import MedricalError
 from medrical.sink.client import ConnectClient, ConnectorState, explain_trace
+from medrical.waiting import poll
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,4 @@ def supervise(
 
 
 def _sleep_unless_stopped(seconds: float, should_stop: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + seconds
-    while not should_stop() and time.monotonic() < deadline:
-        time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+    poll(should_stop, timeout_s=seconds, interval_s=0.2)
