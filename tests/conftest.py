@@ -113,6 +113,10 @@ def own_stack(prefix: str, *, port_shift: int = 0, **options: Any) -> Iterator[S
     finally:
         # The settings of the mode it runs in now, whatever a test switched it to.
         LocalStack(settings).down()
+        # The engines' logs go with the folder; a CI run that is to keep them names a place.
+        keep = os.environ.get("MEDRICAL_TEST_KEEP_LOGS")
+        if keep and (home / "logs").is_dir():
+            shutil.copytree(home / "logs", Path(keep) / home.name, dirs_exist_ok=True)
         shutil.rmtree(home, ignore_errors=True)
 
 
