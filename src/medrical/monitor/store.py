@@ -48,6 +48,8 @@ from medrical.waiting import poll
 
 log = logging.getLogger(__name__)
 
+_SAY_WAITING_AFTER_S = 5.0
+
 
 class StateMismatch(MedricalError):
     """The restored state does not belong to the committed offsets (yet)."""
@@ -185,10 +187,22 @@ class ChangelogStore:
     def _stable_ends(self, tps: Sequence[TopicPartition]) -> dict[tuple[str, int], int]:
         """End offsets once no transaction is open on any of `tps` (waits, bounded)."""
 
+        started = time.monotonic()
+        told = False
+
         def ends() -> tuple[dict[tuple[str, int], int], list[tuple[str, int]]]:
+            nonlocal told
             stable = self._end_offsets(tps, IsolationLevel.READ_COMMITTED)
             end = self._end_offsets(tps, IsolationLevel.READ_UNCOMMITTED)
-            return end, sorted(key for key in end if stable[key] < end[key])
+            open_ = sorted(key for key in end if stable[key] < end[key])
+            if open_ and not told and time.monotonic() - started >= _SAY_WAITING_AFTER_S:
+                told = True  # once: a restore that waits should say on what
+                log.info(
+                    "restore waits for an open transaction on %s to settle (up to %.0f s)",
+                    ", ".join(f"{t}[{p}]" for t, p in open_),
+                    self._settle_s,
+                )
+            return end, open_
 
         end, open_ = poll(ends, timeout_s=self._settle_s, interval_s=0.2, done=lambda r: not r[1])
         if open_:
