@@ -86,3 +86,22 @@ def test_a_restart_waits_out_connects_409_after_a_configuration_change() -> None
         client.restart("a/b", timeout_s=10)
     assert answers == []
     assert seen == ["POST /connectors/a%2Fb/restart?includeTasks=true&onlyFailed=true"] * 3
+
+
+def test_waiting_for_a_connector_waits_for_every_task_it_asked_for() -> None:
+    """Connect starts a connector's tasks one after another: two running of three is not yet
+    running, however RUNNING each of the two is."""
+    running = [2, 2, 3]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        count = running.pop(0) if len(running) > 1 else running[0]
+        tasks = [{"id": i, "state": "RUNNING"} for i in range(count)]
+        return httpx.Response(
+            200, json={"name": "sink", "connector": {"state": "RUNNING"}, "tasks": tasks}
+        )
+
+    client = ConnectClient(ConnectSettings(url="http://127.0.0.1:1"))
+    client._http = httpx.Client(base_url=client.url, transport=httpx.MockTransport(answer))
+    with client:
+        state = client.wait_running("sink", timeout_s=10, tasks=3)
+    assert len(state.task_states) == 3

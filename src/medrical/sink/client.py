@@ -230,7 +230,10 @@ class ConnectClient:
         response.raise_for_status()
         return True
 
-    def wait_running(self, name: str, timeout_s: float = 60.0) -> ConnectorState:
+    def wait_running(self, name: str, timeout_s: float = 60.0, *, tasks: int = 1) -> ConnectorState:
+        """Wait until the connector runs with `tasks` tasks running (Connect starts them one
+        after another); one that runs with fewer by the deadline is returned as it is."""
+
         def checked() -> ConnectorState | None:
             state = self.status(name)
             if state is not None and state.failed:
@@ -244,7 +247,9 @@ class ConnectClient:
             checked,
             timeout_s=timeout_s,
             interval_s=0.5,
-            done=lambda state: state is not None and state.running,
+            done=lambda state: (
+                state is not None and state.running and len(state.task_states) >= tasks
+            ),
         )
         if state is not None and state.running:
             return state

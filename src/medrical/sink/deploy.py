@@ -116,7 +116,8 @@ def deploy_connector(
         # until new ones start; restart them now so that the wait below sees the new ones.
         client.restart(name)
     report(f"connector {name} {'created' if created else 'updated'}; waiting for it to run")
-    state = client.wait_running(name, timeout_s=timeout_s)
+    tasks = int(conf.get("tasks.max", "1"))
+    state = client.wait_running(name, timeout_s=timeout_s, tasks=tasks)
     return Deployment(name, created, state)
 
 
