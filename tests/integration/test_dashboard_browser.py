@@ -159,34 +159,16 @@ def tile_texts(driver: Any) -> dict[str, str]:
 
 def test_ward_dashboard_in_a_browser(live_config: MedricalConfig, dashboard_url: str) -> None:
     webdriver = browser_or_fail()
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
     topic = unique_topic("dashboard")
     stream = Stream(live_config, topic, patients=12)
     connector = f"it-{topic}"
     profile = tempfile.mkdtemp(prefix="medrical-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver = open_browser(webdriver, profile)
     try:
         # The history charts read what the sink stores; subscribe it once the topic exists.
-        wait_for(
-            lambda: True if _topic_exists(live_config, topic) else None,
-            timeout_s=30,
-            what=f"topic {topic}",
-        )
-        with ConnectClient(live_config.connect) as client:
-            client.apply(
-                connector,
-                sink_config(
-                    live_config,
-                    topics_regex=topic,
-                    password_file=StackLayout.of(live_config.stack).connect_secrets_file,
-                ),
-            )
+        sink_once_it_exists(live_config, topic, connector)
 
         driver.get(dashboard_url)
         wait_for(
@@ -289,6 +271,24 @@ def test_ward_dashboard_in_a_browser(live_config: MedricalConfig, dashboard_url:
             client.delete(connector)
 
 
+def sink_once_it_exists(config: MedricalConfig, topic: str, connector: str) -> None:
+    """Apply a biometrics sink for `topic` alone, once the stream has created the topic."""
+    wait_for(
+        lambda: True if _topic_exists(config, topic) else None,
+        timeout_s=30,
+        what=f"topic {topic}",
+    )
+    with ConnectClient(config.connect) as client:
+        client.apply(
+            connector,
+            sink_config(
+                config,
+                topics_regex=topic,
+                password_file=StackLayout.of(config.stack).connect_secrets_file,
+            ),
+        )
+
+
 def open_browser(webdriver: Any, profile: str) -> Any:
     from selenium.webdriver.chrome.service import Service
 
@@ -335,20 +335,7 @@ def test_pipeline_view_shows_the_flow_and_a_stopped_sink_as_it_happens(
     driver = open_browser(webdriver, profile)
     connect = httpx.Client(base_url=str(live_config.connect.url), timeout=15)
     try:
-        wait_for(
-            lambda: True if _topic_exists(live_config, topic) else None,
-            timeout_s=30,
-            what=f"topic {topic}",
-        )
-        with ConnectClient(live_config.connect) as client:
-            client.apply(
-                connector,
-                sink_config(
-                    live_config,
-                    topics_regex=topic,
-                    password_file=StackLayout.of(live_config.stack).connect_secrets_file,
-                ),
-            )
+        sink_once_it_exists(live_config, topic, connector)
         with (
             monitor_logging_to(live_config, topic, group, tmp_path / "monitor.log"),
             _page_shown_on_failure(driver, dashboard_url, topic),
