@@ -8,12 +8,14 @@ oldest record it has not yet consumed (0 once it has caught up). A topic's input
 arrived over the last minute, by the records' timestamps.
 
 The figures come from the broker alone (offsets, watermarks and one record per lagging
-partition), so that `stack status` shows them whatever runs or does not run.
+partition), so that `stack status` shows them whatever runs or does not run. A measurement asks
+for every partition's offsets in three batched requests and reads the oldest unread records of
+all lagging partitions through one consumer at once, so its cost grows with the number of
+partitions by round trips of a few milliseconds, not by a poll's timeout each.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 import time
 import uuid
@@ -21,8 +23,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    IsolationLevel,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from medrical.config import MedricalConfig
 from medrical.errors import ServiceUnavailableError
@@ -33,6 +42,12 @@ SINK_GROUP_PREFIX = "connect-"
 MONITOR_GROUP_PREFIX = "medrical-monitor"
 RATE_WINDOW_S = 60.0
 _TIMEOUT_S = 10.0
+# confluent-kafka leaves these two class methods unannotated.
+_EARLIEST: OffsetSpec = OffsetSpec.earliest()  # type: ignore[no-untyped-call]
+_LATEST: OffsetSpec = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+UNREAD_BUDGET_S = 5.0
+"""How long one measurement spends at most reading the oldest unread records; a partition not
+read by then counts as behind with its age unknown."""
 
 
 @dataclass(frozen=True)
@@ -107,30 +122,64 @@ class Partition:
     window_start: int
 
 
+@dataclass(frozen=True)
+class Unread:
+    """What lies at and after a committed offset of a partition."""
+
+    timestamp_ms: int | None
+    """The oldest unread record's timestamp; None when it has none or was not read in time."""
+    records: bool = True
+    """False when nothing but transaction markers (or aborted records) lies past the offset: a
+    read_committed consumer that stopped there has read everything."""
+
+
+UNKNOWN = Unread(None)
+
+
 def stage_lag(
     stage: str,
     group: str,
     partitions: Mapping[int, Partition],
     committed: Mapping[int, int],
-    oldest_unread_ms: Callable[[int, int], int | None],
+    unread: Mapping[tuple[int, int], Unread],
     now_ms: int,
 ) -> StageLag:
-    """A group's lag over a topic's partitions (pure but for `oldest_unread_ms`, which gives
-    the timestamp of the record at an offset of a partition, or None)."""
+    """A group's lag over a topic's partitions, given what was found at each (partition,
+    offset) that `unread_points` asked for (a point missing from `unread` is behind with its
+    age unknown)."""
     readings = 0
     oldest: int | None = None
     for number, partition in partitions.items():
-        # A partition the group never committed on: everything kept there is still unread.
-        offset = committed.get(number, partition.low)
-        offset = max(offset, partition.low)
+        offset = _unread_from(partition, committed.get(number))
         behind = max(0, partition.high - offset)
+        if not behind:
+            continue
+        found = unread.get((number, offset), UNKNOWN)
+        if not found.records:
+            continue
         readings += behind
-        if behind:
-            timestamp = oldest_unread_ms(number, offset)
-            if timestamp is not None and (oldest is None or timestamp < oldest):
-                oldest = timestamp
+        if found.timestamp_ms is not None and (oldest is None or found.timestamp_ms < oldest):
+            oldest = found.timestamp_ms
     seconds = 0.0 if oldest is None else max(0.0, (now_ms - oldest) / 1000)
     return StageLag(stage, group, readings, seconds)
+
+
+def unread_points(
+    partitions: Mapping[int, Partition], committed: Mapping[int, int]
+) -> set[tuple[int, int]]:
+    """The (partition, offset) pairs past which a group has records left to read."""
+    points = set()
+    for number, partition in partitions.items():
+        offset = _unread_from(partition, committed.get(number))
+        if partition.high > offset:
+            points.add((number, offset))
+    return points
+
+
+def _unread_from(partition: Partition, committed: int | None) -> int:
+    # A partition the group never committed on: everything kept there is still unread; an
+    # offset below the retained start counts from the start.
+    return partition.low if committed is None else max(committed, partition.low)
 
 
 def input_rate(partitions: Iterable[Partition], window_s: float = RATE_WINDOW_S) -> float:
@@ -155,6 +204,8 @@ class _Reader:
                     "enable.auto.commit": False,
                     # The monitor's alerts are written in transactions: count what is committed.
                     "isolation.level": "read_committed",
+                    # A partition with nothing left but transaction markers says so at once.
+                    "enable.partition.eof": True,
                 },
             )
         )
@@ -170,19 +221,40 @@ class _Reader:
             if PIPELINE_TOPICS.match(name) and topic.error is None
         }
 
-    def partitions(self, topic: str, numbers: Sequence[int], now_ms: int) -> dict[int, Partition]:
+    def partitions(
+        self, topics: Mapping[str, Sequence[int]], now_ms: int
+    ) -> dict[str, dict[int, Partition]]:
+        """Every partition's watermarks and the offset at the start of the rate window, in
+        three batched requests (the end offsets as a read_committed consumer sees them)."""
         since = int(now_ms - RATE_WINDOW_S * 1000)
-        found = self.consumer.offsets_for_times(
-            [TopicPartition(topic, n, since) for n in numbers], timeout=_TIMEOUT_S
-        )
-        result = {}
-        for tp in found:
-            low, high = self.consumer.get_watermark_offsets(
-                TopicPartition(topic, tp.partition), timeout=_TIMEOUT_S
+        every = [TopicPartition(topic, n) for topic, numbers in topics.items() for n in numbers]
+        if not every:
+            return {}
+        asked = {
+            name: self.admin.list_offsets(
+                dict.fromkeys(every, spec),
+                isolation_level=IsolationLevel.READ_COMMITTED,
+                request_timeout=_TIMEOUT_S,
             )
+            for name, spec in (
+                ("low", _EARLIEST),
+                ("high", _LATEST),
+                ("since", OffsetSpec.for_timestamp(since)),
+            )
+        }
+        found = {
+            name: {
+                (tp.topic, tp.partition): future.result().offset for tp, future in futures.items()
+            }
+            for name, futures in asked.items()
+        }
+        result: dict[str, dict[int, Partition]] = {topic: {} for topic in topics}
+        for tp in every:
+            key = (tp.topic, tp.partition)
+            low, high, start = found["low"][key], found["high"][key], found["since"][key]
             # No record at or after the window's start: nothing came in within it.
-            start = high if tp.offset < 0 else tp.offset
-            result[tp.partition] = Partition(low, high, start)
+            start = high if start < 0 else min(start, high)
+            result[tp.topic][tp.partition] = Partition(low, high, start)
         return result
 
     def groups(self) -> list[str]:
@@ -210,16 +282,53 @@ class _Reader:
             }
         return result
 
-    def timestamp_at(self, topic: str, partition: int, offset: int) -> int | None:
-        self.consumer.assign([TopicPartition(topic, partition, offset)])
+    def unread(
+        self, points: Iterable[tuple[str, int, int]], budget_s: float = UNREAD_BUDGET_S
+    ) -> dict[tuple[str, int, int], Unread]:
+        """What lies at each (topic, partition, offset): every partition is read at once, a
+        round for each further offset asked of the same partition, all within `budget_s`."""
+        by_partition: dict[tuple[str, int], list[int]] = {}
+        for topic, number, offset in points:
+            by_partition.setdefault((topic, number), []).append(offset)
+        rounds: list[list[TopicPartition]] = []
+        for (topic, number), offsets in by_partition.items():
+            for index, offset in enumerate(sorted(set(offsets))):
+                if index == len(rounds):
+                    rounds.append([])
+                rounds[index].append(TopicPartition(topic, number, offset))
+        deadline = time.monotonic() + budget_s
+        found: dict[tuple[str, int, int], Unread] = {}
+        for assignment in rounds:
+            found.update(self._first_records(assignment, deadline))
+        return found
+
+    def _first_records(
+        self, assignment: list[TopicPartition], deadline: float
+    ) -> dict[tuple[str, int, int], Unread]:
+        start = {(tp.topic, tp.partition): tp.offset for tp in assignment}
+        found: dict[tuple[str, int, int], Unread] = {}
+        self.consumer.assign(assignment)
         try:
-            message = self.consumer.poll(_TIMEOUT_S / 2)
-            if message is None or message.error() is not None:
-                return None
-            _kind, timestamp = message.timestamp()
-            return int(timestamp) if timestamp > 0 else None
+            while len(found) < len(start) and (left := deadline - time.monotonic()) > 0:
+                for message in self.consumer.consume(500, min(left, 1.0)):
+                    topic, number = message.topic(), message.partition()
+                    if topic is None or number is None or (topic, number) not in start:
+                        continue
+                    key = (topic, number, start[(topic, number)])
+                    if key in found:
+                        continue
+                    error = message.error()
+                    if error is None:
+                        _kind, timestamp = message.timestamp()
+                        found[key] = Unread(int(timestamp) if timestamp > 0 else None)
+                    elif error.code() == KafkaError._PARTITION_EOF:
+                        found[key] = Unread(None, records=False)
+                    else:
+                        continue
+                    self.consumer.pause([TopicPartition(topic, number)])
         finally:
             self.consumer.unassign()
+        return found
 
 
 class LagReader:
@@ -278,28 +387,31 @@ def _measure(
     letters = dead_letters() if dead_letters is not None else {}
     # Every topic's watermarks first, all near now_ms, before the slower look-ups of the oldest
     # unread records: two measurements a few seconds apart then give a rate of the moment.
-    watermarks = {}
-    for topic, numbers in sorted(topics.items()):
-        watermarks[topic] = (reader.partitions(topic, numbers, now_ms), time.time_ns() // 1_000_000)
+    watermarks = reader.partitions(topics, now_ms)
+    read_at_ms = time.time_ns() // 1_000_000
+    # Which groups are stages of which topic, with their offsets there.
+    staged: dict[str, list[tuple[str, dict[int, int]]]] = {topic: [] for topic in watermarks}
+    for group in groups:
+        by_topic: dict[str, dict[int, int]] = {}
+        for (topic, number), offset in committed[group].items():
+            by_topic.setdefault(topic, {})[number] = offset
+        for topic, offsets in by_topic.items():
+            if topic in staged:
+                staged[topic].append((group, offsets))
+    unread = reader.unread(
+        (topic, number, offset)
+        for topic, entries in staged.items()
+        for _group, offsets in entries
+        for number, offset in unread_points(watermarks[topic], offsets)
+    )
     flows = []
-    for topic, (partitions, read_at_ms) in watermarks.items():
+    for topic, partitions in sorted(watermarks.items()):
+        found = {(n, o): u for (t, n, o), u in unread.items() if t == topic}
         stages = []
-        for group in groups:
-            offsets = {p: o for (t, p), o in committed[group].items() if t == topic}
-            if not offsets:
-                continue
+        for group, offsets in staged[topic]:
             stage = stage_of(group)
             assert stage is not None  # groups() keeps stages only
-            stages.append(
-                stage_lag(
-                    stage,
-                    group,
-                    partitions,
-                    offsets,
-                    functools.partial(reader.timestamp_at, topic),
-                    now_ms,
-                )
-            )
+            stages.append(stage_lag(stage, group, partitions, offsets, found, now_ms))
         flows.append(
             TopicFlow(
                 topic=topic,

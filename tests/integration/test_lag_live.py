@@ -4,13 +4,16 @@ stored, and drops back to 0 once it runs again; `stack status --json` reports th
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from confluent_kafka import Consumer, Producer
 
 from medrical import lag
 from medrical.config import MedricalConfig
+from medrical.kafka_clients import client_conf
 from medrical.lag import StageLag
 from medrical.metrics import read_samples
 from medrical.producing import BiometricsProducer
@@ -139,3 +142,51 @@ def test_a_paused_sink_lags_by_what_came_in_and_catches_up_to_zero(
         what="the sink's lag to drop to 0",
     )
     assert after.seconds == 0
+
+
+def test_a_group_that_read_every_committed_transaction_lags_zero(
+    live_config: MedricalConfig,
+) -> None:
+    """Past the last record of a transaction lies its commit marker, which a read_committed
+    consumer never hands out: a group that read everything stops before it and is not behind.
+    Two dozen such topics are measured in one go (each partition once, not a poll's timeout
+    each)."""
+    topics = [unique_topic("txlag") for _ in range(24)]
+    for topic in topics:
+        ensure_topic(live_config, topic)
+    producer = Producer(client_conf(live_config, **{"transactional.id": f"it-{topics[0]}"}))
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    for topic in topics:
+        for index in range(10):
+            producer.produce(topic, b"reading", f"P-{index}".encode())
+    producer.commit_transaction(30)
+    # Each group has read what the transaction wrote, as a consumer that read it all commits.
+    for topic in topics:
+        consumer = Consumer(
+            client_conf(
+                live_config,
+                **{
+                    "group.id": f"medrical-monitor-{topic}",
+                    "enable.auto.commit": False,
+                    "auto.offset.reset": "earliest",
+                    "isolation.level": "read_committed",
+                },
+            )
+        )
+        try:
+            consumer.subscribe([topic])
+            read = 0
+            deadline = time.monotonic() + 60
+            while read < 10 and time.monotonic() < deadline:
+                read += sum(1 for m in consumer.consume(10, 1.0) if m.error() is None)
+            assert read == 10
+            consumer.commit(asynchronous=False)
+        finally:
+            consumer.close()
+    flows = {flow.topic: flow for flow in lag.measure(live_config) if flow.topic in topics}
+    assert sorted(flows) == sorted(topics)
+    for flow in flows.values():
+        assert flow.input_per_s >= round(10 / lag.RATE_WINDOW_S, 1)
+        [stage] = flow.stages
+        assert (stage.stage, stage.readings, stage.seconds) == ("monitor", 0, 0.0)

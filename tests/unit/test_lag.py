@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from medrical.lag import Partition, StageLag, TopicFlow, input_rate, stage_lag, stage_of
+from medrical.lag import (
+    Partition,
+    StageLag,
+    TopicFlow,
+    Unread,
+    input_rate,
+    stage_lag,
+    stage_of,
+    unread_points,
+)
 
 NOW = 1_767_225_600_000
 
@@ -19,28 +28,41 @@ def test_groups_are_told_apart_by_their_names() -> None:
 
 def test_lag_counts_what_lies_past_the_committed_offsets() -> None:
     partitions = {0: Partition(0, 100, 40), 1: Partition(10, 50, 50), 2: Partition(0, 7, 0)}
-    asked: list[tuple[int, int]] = []
-
-    def timestamp(partition: int, offset: int) -> int | None:
-        asked.append((partition, offset))
-        return {0: NOW - 4000, 2: NOW - 9500}[partition]
-
+    committed = {0: 90, 1: 50}
     # Partition 1 is caught up; partition 2 was never committed on, so all of it is unread.
-    lag = stage_lag("sink", "connect-x", partitions, {0: 90, 1: 50}, timestamp, NOW)
+    assert unread_points(partitions, committed) == {(0, 90), (2, 0)}
+    found = {(0, 90): Unread(NOW - 4000), (2, 0): Unread(NOW - 9500)}
+    lag = stage_lag("sink", "connect-x", partitions, committed, found, NOW)
     assert lag == StageLag("sink", "connect-x", readings=17, seconds=9.5)
-    assert sorted(asked) == [(0, 90), (2, 0)]
 
 
 def test_a_caught_up_stage_lags_zero_seconds() -> None:
     partitions = {0: Partition(0, 100, 100)}
-    lag = stage_lag("monitor", "medrical-monitor", partitions, {0: 100}, lambda p, o: None, NOW)
+    assert unread_points(partitions, {0: 100}) == set()
+    lag = stage_lag("monitor", "medrical-monitor", partitions, {0: 100}, {}, NOW)
     assert (lag.readings, lag.seconds) == (0, 0.0)
 
 
 def test_an_offset_below_the_retained_start_counts_from_the_start() -> None:
     partitions = {0: Partition(60, 100, 100)}
-    lag = stage_lag("sink", "connect-x", partitions, {0: 5}, lambda p, o: NOW, NOW)
+    assert unread_points(partitions, {0: 5}) == {(0, 60)}
+    lag = stage_lag("sink", "connect-x", partitions, {0: 5}, {(0, 60): Unread(NOW)}, NOW)
     assert lag.readings == 40
+
+
+def test_nothing_but_transaction_markers_past_the_offset_is_no_lag() -> None:
+    # A read_committed consumer stops before a commit marker; the end offset lies past it.
+    partitions = {0: Partition(0, 31, 31), 1: Partition(0, 12, 12)}
+    found = {(0, 30): Unread(None, records=False), (1, 2): Unread(NOW - 2000)}
+    lag = stage_lag("monitor", "medrical-monitor", partitions, {0: 30, 1: 2}, found, NOW)
+    assert (lag.readings, lag.seconds) == (10, 2.0)
+
+
+def test_a_partition_not_read_in_time_is_behind_with_its_age_unknown() -> None:
+    partitions = {0: Partition(0, 50, 50), 1: Partition(0, 20, 20)}
+    found = {(1, 10): Unread(NOW - 3000)}
+    lag = stage_lag("sink", "connect-x", partitions, {0: 40, 1: 10}, found, NOW)
+    assert (lag.readings, lag.seconds) == (20, 3.0)
 
 
 def test_input_rate_is_what_came_in_over_the_window() -> None:
