@@ -206,6 +206,8 @@ class _Reader:
                     "isolation.level": "read_committed",
                     # A partition with nothing left but transaction markers says so at once.
                     "enable.partition.eof": True,
+                    # ...and a fetch that finds nothing new returns at once, not after 500 ms.
+                    "fetch.wait.max.ms": 10,
                 },
             )
         )
@@ -307,10 +309,11 @@ class _Reader:
     ) -> dict[tuple[str, int, int], Unread]:
         start = {(tp.topic, tp.partition): tp.offset for tp in assignment}
         found: dict[tuple[str, int, int], Unread] = {}
+        done: list[TopicPartition] = []
         self.consumer.assign(assignment)
         try:
             while len(found) < len(start) and (left := deadline - time.monotonic()) > 0:
-                for message in self.consumer.consume(500, min(left, 1.0)):
+                for message in self.consumer.consume(500, min(left, 0.05)):
                     topic, number = message.topic(), message.partition()
                     if topic is None or number is None or (topic, number) not in start:
                         continue
@@ -325,8 +328,13 @@ class _Reader:
                         found[key] = Unread(None, records=False)
                     else:
                         continue
-                    self.consumer.pause([TopicPartition(topic, number)])
+                    # Read no further there; the pause outlives the assignment, so it is
+                    # undone before the next measurement assigns the partition again.
+                    done.append(TopicPartition(topic, number))
+                    self.consumer.pause(done[-1:])
         finally:
+            if done:
+                self.consumer.resume(done)
             self.consumer.unassign()
         return found
 

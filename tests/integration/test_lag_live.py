@@ -123,6 +123,17 @@ def test_a_paused_sink_lags_by_what_came_in_and_catches_up_to_zero(
         )
         assert behind.readings == 300
         assert behind.seconds > 0
+        # A reader kept for a view that refreshes finds the oldest unread record every time.
+        with lag.LagReader(live_config) as reader:
+            for _ in range(3):
+                [again] = [
+                    stage
+                    for flow in reader.measure()
+                    if flow.topic == topic
+                    for stage in flow.stages
+                    if stage.group == f"connect-{name}"
+                ]
+                assert (again.readings, again.seconds > 0) == (300, True)
         outcome = run(live_config, "stack", "status", "--json")
         flows = [json.loads(line) for line in outcome.stdout.splitlines()]
         flow = next(entry for entry in flows if entry.get("topic") == topic)
