@@ -412,14 +412,16 @@ def _measure(
         for _group, offsets in entries
         for number, offset in unread_points(watermarks[topic], offsets)
     )
+    found_in: dict[str, dict[tuple[int, int], Unread]] = {topic: {} for topic in watermarks}
+    for (topic, number, offset), found in unread.items():
+        found_in[topic][(number, offset)] = found
     flows = []
     for topic, partitions in sorted(watermarks.items()):
-        found = {(n, o): u for (t, n, o), u in unread.items() if t == topic}
         stages = []
         for group, offsets in staged[topic]:
             stage = stage_of(group)
             assert stage is not None  # groups() keeps stages only
-            stages.append(stage_lag(stage, group, partitions, offsets, found, now_ms))
+            stages.append(stage_lag(stage, group, partitions, offsets, found_in[topic], now_ms))
         flows.append(
             TopicFlow(
                 topic=topic,
