@@ -107,6 +107,86 @@ def test_a_commit_sends_the_offsets_then_commits_once() -> None:
     assert not output.in_transaction
 
 
+def test_what_is_produced_while_a_commit_runs_opens_the_next_transaction() -> None:
+    producer = FakeProducer()
+    producer.block["commit"] = release = threading.Event()
+    output, _ = output_with([producer])
+    output.start()
+    output.produce("alerts_a", b"1", b"k")
+    assert output.begin_commit(OFFSETS, object())
+    output.produce("alerts_a", b"2", b"k")  # kept back: the commit has not landed
+    assert output.committing
+    assert output.in_transaction
+    assert not output.finish_commit(block=False)
+    release.set()
+    assert output.finish_commit(block=True)
+    assert producer.calls == [
+        "init",
+        "begin",
+        "produce alerts_a",
+        "send_offsets",
+        "commit",
+        "begin",
+        "produce alerts_a",
+    ]
+    assert not output.committing
+    assert output.in_transaction
+    output.commit(OFFSETS, object())
+    assert producer.calls[-2:] == ["send_offsets", "commit"]
+    assert not output.in_transaction
+
+
+def test_a_failed_background_commit_drops_what_was_kept_back() -> None:
+    producer = FakeProducer()
+    producer.block["commit"] = release = threading.Event()
+    producer.fail["commit"] = [kafka_error(KafkaError._STATE, abortable=True)]
+    output, _ = output_with([producer])
+    output.start()
+    output.produce("alerts_a", b"1", b"k")
+    output.begin_commit(OFFSETS, object())
+    output.produce("alerts_a", b"2", b"k")
+    release.set()
+
+    def loop() -> None:  # the loop's calls: a failure shows at the first one past the commit
+        while True:
+            output.poll()
+
+    with pytest.raises(TransactionAborted):
+        loop()
+    assert producer.calls[-2:] == ["commit", "abort"]
+    assert producer.calls.count("produce alerts_a") == 1
+    assert not output.in_transaction
+    assert not output.committing
+
+
+def test_a_background_commit_that_never_returns_loses_the_producer() -> None:
+    producer = FakeProducer()
+    producer.block["commit"] = threading.Event()  # never set
+    output, outage = output_with([producer], stuck_after_s=0.2)
+    output.start()
+    output.produce("alerts_a", b"1", b"k")
+    output.begin_commit(OFFSETS, object())
+    assert not output.finish_commit(block=False)
+    with pytest.raises(ProducerLost, match="did not return"):
+        output.finish_commit(block=True)
+    assert outage.ongoing
+
+
+def test_a_commit_running_when_the_output_aborts_is_let_end_first() -> None:
+    producer = FakeProducer()
+    producer.block["commit"] = release = threading.Event()
+    output, _ = output_with([producer])
+    output.start()
+    output.produce("alerts_a", b"1", b"k")
+    output.begin_commit(OFFSETS, object())
+    output.produce("alerts_a", b"2", b"k")
+    threading.Timer(0.1, release.set).start()
+    output.abort()  # the commit landed; what was kept back is dropped, nothing is open
+    assert producer.calls[-1] == "commit"
+    assert not output.in_transaction
+    assert not output.committing
+
+
 def test_an_abortable_failure_aborts_and_keeps_the_producer() -> None:
     producer = FakeProducer()
     producer.fail["commit"] = [kafka_error(KafkaError._STATE, abortable=True)]

@@ -134,9 +134,9 @@ class ChangelogStore:
         )
         return TopicPartition(part.topic, part.partition, part.next_offset)
 
-    def committed(self, part: PartitionState) -> None:
-        """The transaction holding the partition's checkpoint committed."""
-        part.committed_offset = part.next_offset
+    def committed(self, part: PartitionState, offset: int) -> None:
+        """The transaction holding the partition's checkpoint at `offset` committed."""
+        part.committed_offset = offset
 
     def restore(
         self, parts: Sequence[PartitionState], committed: dict[tuple[str, int], int]

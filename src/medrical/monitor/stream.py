@@ -7,7 +7,10 @@ readings arrive on (the producer keys by patient).
 The pieces, each with one job:
 
 - `StreamMonitor` (here): the loop. It consumes batches, decodes and scores each reading,
-  hands alerts and state to the transaction, and commits every `commit_interval_s`.
+  hands alerts and state to the transaction, and commits every `commit_interval_s`. A commit
+  runs while the loop goes on scoring; what it produces meanwhile joins the next transaction,
+  and the commit's bookkeeping (counts, the partitions' committed offsets) waits until the
+  commit has landed.
 - `transactions.TransactionalOutput`: the checkpoint unit. One Kafka transaction holds the
   alerts raised (on `alerts_<name>`), the changed patients' state and a checkpoint (on the
   group's compacted changelog), and the consumer group's input offsets: all visible, or none.
@@ -45,6 +48,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from confluent_kafka import (
     Consumer,
@@ -119,6 +123,14 @@ stream that fell a second behind after a pause is not one, and keeps its short t
 _POLL_TIMEOUT_S = 0.01
 
 
+@dataclass
+class _Checkpoint:
+    """What a commit holds: each partition's offset, and the alerts raised."""
+
+    offsets: list[tuple[PartitionState, int]] = field(default_factory=list)
+    alerts: list[tuple[str, Alert]] = field(default_factory=list)
+
+
 class StreamMonitor:
     """The consume-score-alert loop; see the module docstring. Use as a context manager.
 
@@ -158,6 +170,8 @@ class StreamMonitor:
         self._output = TransactionalOutput(lambda: Producer(settings.producer), self._outage)
         self._partitions: dict[tuple[str, int], PartitionState] = {}
         self._pending_alerts: list[tuple[str, Alert]] = []
+        # The commit running, if any: its offsets per partition and the alerts it holds.
+        self._committing: _Checkpoint | None = None
         # When the oldest reading not yet committed was handled; None when all is committed.
         self._pending_since: float | None = None
         self._full_batches = 0  # full batches in a row: how far behind the loop is
@@ -194,13 +208,14 @@ class StreamMonitor:
             try:
                 self._handle(messages)
                 self._output.poll()
+                self._settle(block=False)
             except TransactionFailed as failure:
                 self._rewind(failure)
             if self._pending_since is not None:
                 draining = self._full_batches >= CATCH_UP_BATCHES
                 interval = CATCH_UP_COMMIT_S if draining else opts.commit_interval_s
                 if time.monotonic() - self._pending_since >= max(interval, opts.commit_interval_s):
-                    self._commit_or_rewind()
+                    self._commit_or_rewind(wait=False)
             elif self._outage.ongoing:
                 self._outage.probe(self._consumer)
         self._commit_or_rewind()
@@ -285,27 +300,45 @@ class StreamMonitor:
 
     # -- transactions -----------------------------------------------------------------------
 
-    def _commit(self) -> None:
-        """Write changed state, checkpoints and offsets into a transaction and commit it."""
+    def _commit(self, *, wait: bool = True) -> None:
+        """Write changed state, checkpoints and offsets into the transaction and commit it;
+        without `wait`, return once the commit has begun (a commit still running before is
+        waited for first)."""
+        self._settle(block=True)
         if self._pending_since is None and not self._output.in_transaction:
             return
         parts = list(self._partitions.values())
-        offsets = [tp for part in parts if (tp := self._store.flush(part, self._output))]
-        started = time.monotonic()
-        self._output.commit(offsets, self._consumer.consumer_group_metadata())
-        if self._on_commit is not None:
-            self._on_commit(time.monotonic() - started)
-        self._pending_since = None
+        offsets = []
+        checkpoint = _Checkpoint(alerts=self._pending_alerts)
         for part in parts:
-            self._store.committed(part)
-        self.summary.transactions += 1
-        self.summary.alerts += len(self._pending_alerts)
-        self.summary.alerts_by_kind.update(a.kind.value for _, a in self._pending_alerts)
-        self._pending_alerts.clear()
+            tp = self._store.flush(part, self._output)
+            if tp is not None:
+                offsets.append(tp)
+                checkpoint.offsets.append((part, tp.offset))
+        self._pending_alerts = []
+        self._pending_since = None
+        self._committing = checkpoint
+        self._output.begin_commit(offsets, self._consumer.consumer_group_metadata())
+        if wait:
+            self._settle(block=True)
 
-    def _commit_or_rewind(self) -> None:
+    def _settle(self, *, block: bool) -> None:
+        """Once the running commit has landed, count it and move the committed offsets."""
+        checkpoint = self._committing
+        if checkpoint is None or not self._output.finish_commit(block=block):
+            return
+        self._committing = None
+        if self._on_commit is not None:
+            self._on_commit(self._output.last_commit_s)
+        for part, offset in checkpoint.offsets:
+            self._store.committed(part, offset)
+        self.summary.transactions += 1
+        self.summary.alerts += len(checkpoint.alerts)
+        self.summary.alerts_by_kind.update(a.kind.value for _, a in checkpoint.alerts)
+
+    def _commit_or_rewind(self, *, wait: bool = True) -> None:
         try:
-            self._commit()
+            self._commit(wait=wait)
         except TransactionFailed as failure:
             self._rewind(failure)
 
@@ -316,11 +349,20 @@ class StreamMonitor:
         transaction it left: committed or aborted, the committed offsets then say which.
         """
         log.warning("%s; rewinding to the last commit", failure)
+        lost = isinstance(failure, ProducerLost)
+        if self._committing is not None and not lost:
+            try:  # a commit that lands meanwhile is counted; rewinding starts from it
+                self._settle(block=True)
+            except ProducerLost:
+                lost = True
+            except TransactionFailed:
+                pass
+        self._committing = None
         self.summary.aborted += 1
         self.summary.rewinds += 1
         self._pending_alerts.clear()
         self._pending_since = None
-        if isinstance(failure, ProducerLost):
+        if lost:
             self._output.reset()
         else:
             self._output.abort()
@@ -370,7 +412,11 @@ class StreamMonitor:
 
     def _on_lost(self, consumer: Consumer, lost: list[TopicPartition]) -> None:
         # The group moved on without us: our offsets would be refused, so drop the work.
-        if self._output.in_transaction or self._pending_since is not None:
+        if (
+            self._output.in_transaction
+            or self._output.committing
+            or self._pending_since is not None
+        ):
             self._rewind("the group reassigned our partitions")
         for tp in lost:
             self._partitions.pop((tp.topic, tp.partition), None)

@@ -20,6 +20,12 @@ timeout and block for good, and a retry then waits on the first call forever. So
 blocking call runs on a worker thread with a deadline, and a producer whose call missed it is
 left to finish (or not) on its own while a new one takes over.
 
+A commit need not hold up the caller: `begin_commit` hands the commit to its worker thread and
+returns. What is produced meanwhile is kept back and opens the next transaction once the commit
+has landed (`finish_commit`, which waits or not), so the caller goes on scoring while the
+broker writes the last transaction's markers. A failed commit is reported by the next call
+that looks, with everything kept back dropped: the caller's rewind goes past it too.
+
 In every case the caller's next step is the same: rewind to what Kafka has committed (offsets
 and, with them, the changelog), which is consistent whichever way an uncertain transaction
 ended. Waiting for Kafka to come back is the `Outage`'s job: it keeps the time and raises
@@ -30,7 +36,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
@@ -69,6 +77,19 @@ class CallStuck(Exception):
     """A blocking librdkafka call did not return within its deadline."""
 
 
+@dataclass
+class _Call:
+    """A blocking producer call running on its worker thread."""
+
+    started: float
+    done: threading.Event = field(default_factory=threading.Event)
+    outcome: list[tuple[bool, Any]] = field(default_factory=list)
+    finished: float = 0.0
+
+
+_Record = tuple[str, bytes | None, bytes | None, int | None]
+
+
 class TransactionalOutput:
     """Owns the transactional producer; see the module docstring."""
 
@@ -83,7 +104,11 @@ class TransactionalOutput:
         self._outage = outage
         self._stuck_after_s = stuck_after_s
         self._producer: Producer | None = None
-        self.in_transaction = False
+        self._open = False  # a transaction has begun on the producer and not ended
+        self._committing: _Call | None = None
+        self._kept_back: list[_Record] = []
+        self.last_commit_s = 0.0
+        """How long the last commit that landed took, from its start to the broker's answer."""
         self.replaced = 0
         """How many producers were given up and replaced (fenced, timed out, stuck)."""
 
@@ -92,6 +117,16 @@ class TransactionalOutput:
         if self._producer is None:
             raise RuntimeError("the transactional producer is not started")
         return self._producer
+
+    @property
+    def in_transaction(self) -> bool:
+        """Something was produced that no commit has begun on yet."""
+        return self._open or bool(self._kept_back)
+
+    @property
+    def committing(self) -> bool:
+        """A commit has begun and its outcome is not collected yet."""
+        return self._committing is not None
 
     def start(self) -> None:
         """Create a producer and register its transactional id.
@@ -124,20 +159,29 @@ class TransactionalOutput:
                 _retire(producer)
                 raise
             self._producer = producer
-            self.in_transaction = False
+            self._open = False
             return
 
     def produce(
         self, topic: str, value: bytes | None, key: bytes | None, partition: int | None = None
     ) -> None:
-        """Produce into the open transaction, opening one first if none is."""
+        """Produce into the open transaction, opening one first if none is; while a commit
+        runs, keep the record back for the transaction after it."""
+        if self._committing is not None and not self.finish_commit(block=False):
+            self._kept_back.append((topic, value, key, partition))
+            return
+        self._produce(topic, value, key, partition)
+
+    def _produce(
+        self, topic: str, value: bytes | None, key: bytes | None, partition: int | None
+    ) -> None:
         producer = self.producer
-        if not self.in_transaction:
+        if not self._open:
             try:
                 producer.begin_transaction()
             except KafkaException as exc:
                 raise _classify(exc, "beginning a transaction") from exc
-            self.in_transaction = True
+            self._open = True
         kwargs: dict[str, Any] = {} if partition is None else {"partition": partition}
         while True:
             try:
@@ -149,8 +193,11 @@ class TransactionalOutput:
                 raise _classify(exc, "producing") from exc
 
     def poll(self) -> None:
-        """Serve delivery reports; a fatal error (fenced, say) raises TransactionFailed."""
-        if self._producer is not None:
+        """Serve delivery reports and collect a commit that has landed; a failure of either
+        (fenced, say) raises TransactionFailed."""
+        if self._committing is not None:
+            self.finish_commit(block=False)
+        if self._producer is not None and self._committing is None:
             self._poll(self._producer, 0)
 
     @staticmethod
@@ -161,34 +208,86 @@ class TransactionalOutput:
             raise _classify(exc, "delivering") from exc
 
     def commit(self, offsets: Sequence[TopicPartition], group_metadata: Any) -> None:
-        """Add the offsets and commit, once; raises TransactionFailed on any failure."""
-        if not self.in_transaction:
-            return
+        """Add the offsets and commit, once, and wait for it; raises TransactionFailed on any
+        failure (of this commit, or of one begun before and not yet collected)."""
+        self.begin_commit(offsets, group_metadata)
+        self.finish_commit(block=True)
+
+    def begin_commit(self, offsets: Sequence[TopicPartition], group_metadata: Any) -> bool:
+        """Start adding the offsets and committing on the worker thread, and return at once
+        (after collecting a commit still running, if any). False when nothing was open."""
+        self.finish_commit(block=True)
+        if not self._open:
+            return False
         producer = self.producer
-        try:
+        offsets = list(offsets)
+
+        def commit() -> None:
             if offsets:
-                self._bounded(
-                    lambda: producer.send_offsets_to_transaction(
-                        list(offsets), group_metadata, ATTEMPT_TIMEOUT_S
-                    )
+                producer.send_offsets_to_transaction(offsets, group_metadata, ATTEMPT_TIMEOUT_S)
+            producer.commit_transaction(ATTEMPT_TIMEOUT_S)
+
+        self._committing = self._start(commit)
+        return True
+
+    def finish_commit(self, *, block: bool) -> bool:
+        """Collect the running commit's outcome: True once none runs any more, False if it
+        still does (only when not `block`ing). Past the commit, what was kept back opens the
+        next transaction. Raises TransactionFailed if the commit failed, having dropped what
+        was kept back."""
+        call = self._committing
+        if call is None:
+            return True
+        if not call.done.is_set():
+            left = self._stuck_after_s - (time.monotonic() - call.started)
+            if not block and left > 0:
+                return False
+            if left <= 0 or not call.done.wait(left):
+                self._committing = None
+                self._kept_back.clear()
+                self._open = False
+                stuck = CallStuck(
+                    "a transactional call to Kafka did not return within "
+                    f"{self._stuck_after_s:.0f} s"
                 )
-            self._bounded(lambda: producer.commit_transaction(ATTEMPT_TIMEOUT_S))
-        except CallStuck as exc:
-            self._outage.down(str(exc))
-            raise ProducerLost(f"{exc}; its outcome is settled by a new producer") from exc
-        except KafkaException as exc:
-            failure = _classify(exc, "committing")
+                self._outage.down(str(stuck))
+                raise ProducerLost(f"{stuck}; its outcome is settled by a new producer")
+        self._committing = None
+        ok, value = call.outcome[0]
+        if not ok:
+            self._kept_back.clear()
+            if not isinstance(value, KafkaException):
+                self._open = False
+                raise value
+            failure = _classify(value, "committing")
             if isinstance(failure, TransactionAborted):
                 self.abort()
-            elif _transient(exc):
-                self._outage.down(str(exc.args[0].str()))
-            raise failure from exc
+            else:
+                self._open = False
+                if _transient(value):
+                    self._outage.down(str(value.args[0].str()))
+            raise failure from value
         self._outage.up()
-        self.in_transaction = False
+        self._open = False
+        self.last_commit_s = call.finished - call.started
+        kept, self._kept_back = self._kept_back, []
+        for record in kept:
+            self._produce(*record)
+        return True
 
     def abort(self) -> None:
-        """Abort the open transaction; a producer that cannot is replaced (`reset`)."""
-        if not self.in_transaction:
+        """Abort the open transaction (after a commit still running has ended, whichever way,
+        and with what was kept back dropped); a producer that cannot is replaced (`reset`)."""
+        self._kept_back.clear()
+        if self._committing is not None:
+            try:
+                self.finish_commit(block=True)
+            except ProducerLost:
+                self.reset()
+                return
+            except TransactionFailed:
+                return  # aborted already
+        if not self._open:
             return
         producer = self.producer
         try:
@@ -197,58 +296,72 @@ class TransactionalOutput:
             log.debug("abort failed (%s); starting a new producer instead", _text(exc))
             self.reset()
             return
-        self.in_transaction = False
+        self._open = False
 
     def reset(self) -> None:
         """Replace the producer by a new one under the same transactional id.
 
         Its `init_transactions` waits until the broker has completed or aborted whatever the
-        old one left open, so afterwards the committed state is settled.
+        old one left open (a commit still running on it included), so afterwards the committed
+        state is settled.
         """
         old, self._producer = self._producer, None
-        self.in_transaction = False
+        self._open = False
+        self._committing = None
+        self._kept_back.clear()
         if old is not None:
             self.replaced += 1
             _retire(old)
         self.start()
 
     def close(self) -> None:
-        """Abort what is open and let go of the producer (it may be unusable by now)."""
+        """Let a running commit end, abort what is open and let go of the producer (it may
+        be unusable by now)."""
+        self._kept_back.clear()
+        if self._committing is not None:
+            try:
+                self.finish_commit(block=True)
+            except TransactionFailed as exc:
+                log.debug("commit on close: %s", exc)
         producer, self._producer = self._producer, None
         if producer is None:
             return
-        if self.in_transaction:
+        if self._open:
             try:
                 self._bounded(lambda: producer.abort_transaction(ATTEMPT_TIMEOUT_S))
             except (KafkaException, CallStuck) as exc:
                 log.debug("abort on close: %s", _text(exc))
-        self.in_transaction = False
+        self._open = False
         _retire(producer)
 
-    def _bounded(self, call: Callable[[], T]) -> T:
-        """Run a blocking producer call on a worker thread; raise CallStuck past the deadline.
+    def _start(self, call: Callable[[], object]) -> _Call:
+        """Run a blocking producer call on a worker thread.
 
-        The worker of a stuck call keeps its producer alive until the call returns, if ever;
-        the caller replaces the producer meanwhile.
+        The worker of a call that never returns keeps its producer alive until it does, if
+        ever; the caller replaces the producer meanwhile.
         """
-        outcome: list[Any] = []
-        done = threading.Event()
+        running = _Call(time.monotonic())
 
         def run() -> None:
             try:
-                outcome.append((True, call()))
+                running.outcome.append((True, call()))
             except BaseException as exc:  # handed over to the caller's thread
-                outcome.append((False, exc))
+                running.outcome.append((False, exc))
             finally:
-                done.set()
+                running.finished = time.monotonic()
+                running.done.set()
 
-        worker = threading.Thread(target=run, name="medrical-transaction", daemon=True)
-        worker.start()
-        if not done.wait(self._stuck_after_s):
+        threading.Thread(target=run, name="medrical-transaction", daemon=True).start()
+        return running
+
+    def _bounded(self, call: Callable[[], T]) -> T:
+        """Run a blocking producer call on a worker thread; raise CallStuck past the deadline."""
+        running = self._start(call)
+        if not running.done.wait(self._stuck_after_s):
             raise CallStuck(
                 f"a transactional call to Kafka did not return within {self._stuck_after_s:.0f} s"
             )
-        ok, value = outcome[0]
+        ok, value = running.outcome[0]
         if not ok:
             raise value
         return value  # type: ignore[no-any-return]
