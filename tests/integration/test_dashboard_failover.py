@@ -79,17 +79,24 @@ def test_the_ward_says_reconnecting_while_its_only_broker_is_dead_then_resumes(
             what="the ward to take its first readings",
         )
         kill_service(live_config, "kafka")
-        wait_for(
-            lambda: True if feed.states == ["reconnecting"] else None,
-            timeout_s=60,
-            what="the stream to say the feed is reconnecting",
-        )
-        restart_stack(live_config)
-        wait_for(
-            lambda: True if feed.states == ["reconnecting", "live"] else None,
-            timeout_s=120,
-            what="the stream to say the feed is live again",
-        )
+        try:
+            wait_for(
+                lambda: True if feed.states == ["reconnecting"] else None,
+                timeout_s=60,
+                what="the stream to say the feed is reconnecting",
+            )
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the stream said {feed.states}") from None
+        finally:  # the rest of the session needs its broker, whatever happened here
+            restart_stack(live_config)
+        try:
+            wait_for(
+                lambda: True if feed.states == ["reconnecting", "live"] else None,
+                timeout_s=120,
+                what="the stream to say the feed is live again",
+            )
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the stream said {feed.states}") from None
         applied = readings_applied(url)
         wait_for(
             lambda: True if readings_applied(url) > applied else None,

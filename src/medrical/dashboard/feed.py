@@ -142,10 +142,8 @@ class LiveFeed:
                 self._stop.wait(1.0)
                 continue
             if self.reachability.state != "live":
-                if any(message.error() is None for message in batch):
-                    self.reachability.back()
-                else:
-                    self._check_kafka_back()
+                # Not the batch's messages: they may have been fetched before the brokers went.
+                self._check_kafka_back()
             for message in batch:
                 self._handle(message)
             if time.monotonic() >= next_silence_check:
