@@ -162,6 +162,7 @@ class AlertCollector(threading.Thread):
         self.topic = topic
         self.produced_ms: list[int] = []
         self.visible_ms: list[int] = []
+        self.seen_at: list[float] = []  # when each alert was read (s since the epoch)
         self.stop = threading.Event()
         self._consumer = Consumer(
             client_conf(
@@ -190,6 +191,7 @@ class AlertCollector(threading.Thread):
                 _, produced = message.timestamp()
                 self.produced_ms.append(produced - alert["event_time"])
                 self.visible_ms.append(now - alert["event_time"])
+                self.seen_at.append(now / 1000)
         self._consumer.close()
         self._registry.close()
 
@@ -204,6 +206,32 @@ def _percentiles(values: list[int]) -> dict[str, float | None]:
         "p99_ms": cuts[98],
         "max_ms": float(max(values)),
     }
+
+
+def _windows(
+    collector: AlertCollector, started: float, every_s: float
+) -> list[dict[str, float | None]]:
+    """Latency percentiles per `every_s` of the run, by when the alert was read: where in the
+    run the tail comes from."""
+    buckets: dict[int, tuple[list[int], list[int]]] = {}
+    for at, produced_ms, visible_ms in zip(
+        collector.seen_at, collector.produced_ms, collector.visible_ms, strict=True
+    ):
+        bucket = buckets.setdefault(int((at - started) // every_s), ([], []))
+        bucket[0].append(produced_ms)
+        bucket[1].append(visible_ms)
+    out: list[dict[str, float | None]] = []
+    for index in sorted(buckets):
+        produced, visible = buckets[index]
+        p, v = _percentiles(produced), _percentiles(visible)
+        out.append({
+            "from_s": index * every_s,
+            "count": len(produced),
+            "produced_p99_ms": p["p99_ms"],
+            "visible_p99_ms": v["p99_ms"],
+            "visible_max_ms": v["max_ms"],
+        })  # fmt: skip
+    return out
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -393,6 +421,7 @@ def latency(
         "lag_samples": sampler.samples,
         "event_to_alert_produced": _percentiles(collector.produced_ms),
         "event_to_alert_visible_read_committed": _percentiles(collector.visible_ms),
+        "windows": _windows(collector, started, 30.0),
         "monitor_summary": summary,
         "cpus": os.cpu_count(),
     }
@@ -462,6 +491,12 @@ def main() -> None:
             print(
                 f"  {label}: n={p['count']} p50={p['p50_ms']} ms p99={p['p99_ms']} ms "
                 f"max={p['max_ms']} ms"
+            )
+        print("  by 30 s of the run (when read): alerts, p99 produced / visible, max visible")
+        for w in lat["windows"]:
+            print(
+                f"    {w['from_s']:>4.0f} s: {w['count']:>5} alerts  {w['produced_p99_ms']} / "
+                f"{w['visible_p99_ms']} ms  max {w['visible_max_ms']} ms"
             )
         print(f"  monitor: {lat['monitor_summary']}")
 
