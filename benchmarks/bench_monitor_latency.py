@@ -37,12 +37,14 @@ import itertools
 import json
 import os
 import signal
+import socket
 import statistics
 import struct
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from fastavro import schemaless_writer
+from prometheus_client.parser import text_string_to_metric_families
 
 from medrical import schemas
 from medrical.config import MedricalConfig, load_config
@@ -271,8 +274,45 @@ class LagSampler(threading.Thread):
                 print(f"lag sample failed: {exc}", file=sys.stderr)
 
 
-def _monitor(topic: str, group: str, instance: str) -> subprocess.Popen[bytes]:
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _commit_times(port: int) -> dict[str, float | None]:
+    """The monitor's transaction commit time (its histogram): count, mean, and the bounds of
+    the buckets holding p50 and p99."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    buckets: dict[float, float] = {}
+    count = total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "medrical_monitor_transaction_commit_seconds_bucket":
+                buckets[float(sample.labels["le"])] = sample.value
+            elif sample.name == "medrical_monitor_transaction_commit_seconds_count":
+                count = sample.value
+            elif sample.name == "medrical_monitor_transaction_commit_seconds_sum":
+                total = sample.value
+
+    def bound(q: float) -> float | None:
+        return next((le for le in sorted(buckets) if buckets[le] >= q * count), None)
+
+    return {
+        "count": count,
+        "mean_ms": 1000 * total / count if count else None,
+        "p50_ms_at_most": None if (b := bound(0.5)) is None else 1000 * b,
+        "p99_ms_at_most": None if (b := bound(0.99)) is None else 1000 * b,
+    }
+
+
+def _monitor(
+    topic: str, group: str, instance: str, metrics_port: int | None = None
+) -> subprocess.Popen[bytes]:
     command = [str(MEDRICAL), "-q", "monitor", "--no-connector", "--topics", f"^{topic}$"]
+    if metrics_port is not None:
+        command += ["--metrics-port", str(metrics_port)]
     return subprocess.Popen(
         [*command, "--group", group, "--instance-id", instance],
         stdout=subprocess.PIPE,
@@ -353,7 +393,8 @@ def latency(
     admin = AdminClient(client_conf(config))
     _create(admin, topic, partitions)
     group = f"bench-{name}"
-    monitor = _monitor(topic, group, group)
+    metrics_port = _free_port()
+    monitor = _monitor(topic, group, group, metrics_port)
     collector = AlertCollector(config, alerts_topic_for(topic))
     sampler = LagSampler(config, group, topic, partitions, every_s=5.0)
     # Send each reading within milliseconds: its event time is the send time.
@@ -399,6 +440,7 @@ def latency(
         sampler.join(timeout=30)
         time.sleep(3.0)
         lag = _lag(config, group, topic, partitions)
+        commits = _commit_times(metrics_port)
     finally:
         producer.close()
         summary = _stop(monitor)
@@ -422,6 +464,7 @@ def latency(
         "event_to_alert_produced": _percentiles(collector.produced_ms),
         "event_to_alert_visible_read_committed": _percentiles(collector.visible_ms),
         "windows": _windows(collector, started, 30.0),
+        "commit_time": commits,
         "monitor_summary": summary,
         "cpus": os.cpu_count(),
     }
@@ -492,6 +535,11 @@ def main() -> None:
                 f"  {label}: n={p['count']} p50={p['p50_ms']} ms p99={p['p99_ms']} ms "
                 f"max={p['max_ms']} ms"
             )
+        c = lat["commit_time"]
+        print(
+            f"  transaction commits: {c['count']:.0f}, mean {c['mean_ms']:.1f} ms, "
+            f"p50 <= {c['p50_ms_at_most']} ms, p99 <= {c['p99_ms_at_most']} ms"
+        )
         print("  by 30 s of the run (when read): alerts, p99 produced / visible, max visible")
         for w in lat["windows"]:
             print(
