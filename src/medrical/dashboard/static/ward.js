@@ -1,8 +1,4 @@
 // Medrical ward view: one tile per patient, highest risk first, and the alert feed.
-//
-// Only tiles on screen (or within a margin of it) are drawn as readings arrive: a tile off
-// screen keeps its newest reading and is drawn once it scrolls into view. A ward of a thousand
-// patients then costs the page what the few dozen tiles in sight cost.
 "use strict";
 
 (() => {
@@ -36,7 +32,7 @@
 
   const tiles = new Map();
   const alerts = new Map();
-  const dirty = new Set(); // patients whose newest reading is not drawn yet
+  const dirty = new Set();
   let renderScheduled = false;
   let clockOffset = 0;
   let silentAfterMs = 30000;
@@ -72,31 +68,8 @@
     const age = M.el("span", "age");
     foot.append(risk, age);
     root.append(head, vitals, spark, foot);
-    root.dataset.patient = patientId;
-    return {
-      root, score, values, hrLine, scoreLine, risk, age,
-      data: null, trend: [], order: -1, inView: drawAll, silent: false,
-    };
+    return { root, score, values, hrLine, scoreLine, risk, age, data: null, trend: [], order: -1 };
   }
-
-  // `?draw=all` draws every tile as its readings arrive, on screen or not: the baseline that
-  // benchmarks/bench_dashboard.py compares with.
-  const drawAll = new URLSearchParams(window.location.search).get("draw") === "all";
-
-  // Which tiles are on screen, give or take a margin so that scrolling finds them drawn.
-  const observer = new IntersectionObserver((entries) => {
-    let newlyInView = false;
-    for (const entry of entries) {
-      const tile = tiles.get(entry.target.dataset.patient);
-      if (!tile) continue;
-      tile.inView = drawAll || entry.isIntersecting;
-      if (tile.inView) {
-        showAge(tile, Date.now() + clockOffset);
-        if (dirty.has(tile.data.patient_id)) newlyInView = true;
-      }
-    }
-    if (newlyInView) scheduleRender(false);
-  }, { rootMargin: "200px" });
 
   function addTrendPoint(tile, p) {
     const bucket = p.event_time - (p.event_time % TREND_BUCKET_MS);
@@ -113,13 +86,12 @@
       tile = makeTile(p.patient_id);
       tiles.set(p.patient_id, tile);
       tilesRoot.append(tile.root);
-      observer.observe(tile.root);
     }
     tile.data = p;
     if (trend) tile.trend = trend.slice();
     else addTrendPoint(tile, p);
     dirty.add(p.patient_id);
-    if (tile.inView) scheduleRender(true);
+    scheduleRender();
   }
 
   function vitalText(key, v) {
@@ -132,12 +104,10 @@
     return value == null ? "\u2013" : String(value);
   }
 
-  // `fresh`: drawn as its reading arrived, so the delay from event time to screen is the
-  // page's; a tile drawn on scrolling into view shows an older reading and records none.
-  function renderTile(tile, fresh) {
+  function renderTile(tile) {
     const p = tile.data;
     const riskClass = M.riskClass(p.score === null ? null : p.risk);
-    tile.root.className = "tile " + riskClass + (tile.silent ? " silent" : "");
+    tile.root.className = "tile " + riskClass + (tile.root.classList.contains("silent") ? " silent" : "");
     tile.score.className = "score " + riskClass + (p.complete ? "" : " incomplete");
     tile.score.textContent = p.score === null ? "\u2013" : String(p.score);
     tile.score.title = p.complete ? "NEWS2 score" : "NEWS2 score (some parameters missing: a lower bound)";
@@ -150,7 +120,7 @@
     }
     tile.risk.textContent = p.red_flag && p.risk === "low-medium" ? "red score" : p.risk;
     drawSpark(tile);
-    if (fresh) M.recordDelay(p.event_time);
+    M.recordDelay(p.event_time);
   }
 
   function drawSpark(tile) {
@@ -168,30 +138,17 @@
     tile.hrLine.setAttribute("points", hrPts.join(" "));
   }
 
-  let freshFrame = false;
-  function scheduleRender(fresh) {
-    freshFrame = freshFrame || fresh;
+  function scheduleRender() {
     if (renderScheduled) return;
     renderScheduled = true;
     requestAnimationFrame(() => {
       renderScheduled = false;
-      const fresh = freshFrame;
-      freshFrame = false;
       for (const id of dirty) {
         const tile = tiles.get(id);
-        if (!tile) {
-          dirty.delete(id);
-        } else if (tile.inView) {
-          renderTile(tile, fresh);
-          dirty.delete(id);
-        }
+        if (tile) renderTile(tile);
       }
+      dirty.clear();
     });
-  }
-
-  function showAge(tile, now) {
-    const ageMs = Math.max(0, now - tile.data.event_time);
-    tile.age.textContent = (tile.silent ? "SILENT " : "") + Math.round(ageMs / 1000) + " s ago";
   }
 
   // Once a second: ages, silence, order by risk, and the summary.
@@ -201,13 +158,11 @@
     const counts = { high: 0, medium: 0, "low-medium": 0 };
     for (const tile of tiles.values()) {
       const p = tile.data;
-      const isSilent = now - p.event_time > silentAfterMs;
+      const ageMs = Math.max(0, now - p.event_time);
+      const isSilent = ageMs > silentAfterMs;
       if (isSilent) silent += 1;
-      if (isSilent !== tile.silent) {
-        tile.silent = isSilent;
-        tile.root.classList.toggle("silent", isSilent);
-      }
-      if (tile.inView) showAge(tile, now);
+      tile.root.classList.toggle("silent", isSilent);
+      tile.age.textContent = (isSilent ? "SILENT " : "") + Math.round(ageMs / 1000) + " s ago";
       if (p.risk in counts && p.score !== null) counts[p.risk] += 1;
     }
     const ordered = [...tiles.values()].sort((a, b) =>
@@ -274,9 +229,7 @@
       M.stats.snapshots += 1;
       clockOffset = snap.server_time - Date.now();
       silentAfterMs = snap.silent_after_s * 1000;
-      observer.disconnect();
       tiles.clear();
-      dirty.clear();
       tilesRoot.replaceChildren();
       for (const p of snap.patients) upsertPatient(p, p.trend || []);
       alerts.clear();
