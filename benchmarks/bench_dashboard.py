@@ -13,17 +13,10 @@ headless Chromium and reports, over the measuring window:
   as recorded by the page itself (event time is set by the producer at send time),
 - and the server's share of it: the delay from the Kafka record's timestamp to the push to
   the page (`medrical_dashboard_push_delay_seconds`), p50/p99 as the histogram's bucket
-  bounds over the window,
-- the browser's CPU (Chromium's processes together).
-
-The page draws only the tiles in view; the same run first measures the baseline, the page
-with `?draw=all` (every tile drawn as its readings arrive, as the ward view did before), then
-the page as users get it, and prints the ratios (`--no-baseline` leaves the baseline out).
-The page records a delay for each tile drawn as its reading arrives, so in view only.
+  bounds over the window.
 
 Usage: python benchmarks/bench_dashboard.py [--patients 1000] [--seconds 60] [--warmup 20]
-       [--no-sink] [--no-monitor] [--no-baseline] [--screenshot docs/dashboard-ward.png]
-       [--profile FILE]
+       [--no-sink] [--no-monitor] [--screenshot docs/dashboard-ward.png] [--profile FILE]
 Needs the `dashboard` extra, selenium, and Debian's chromium + chromium-driver.
 """
 
@@ -73,29 +66,6 @@ def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / ticks
-
-
-def tree_cpu_seconds(root: int) -> float:
-    """CPU seconds of a process and all its descendants (Chromium's renderer, GPU and
-    network processes under chromedriver)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry.name))
-    total, todo = 0.0, [root]
-    while todo:
-        pid = todo.pop()
-        try:
-            total += cpu_seconds(pid)
-        except (OSError, IndexError, ValueError):
-            continue
-        todo.extend(children.get(pid, []))
-    return total
 
 
 def push_delays(url: str) -> dict[float, float]:
@@ -155,7 +125,6 @@ def main() -> None:
     parser.add_argument("--screenshot", type=Path, default=None)
     parser.add_argument("--no-sink", dest="sink", action="store_false")
     parser.add_argument("--no-monitor", dest="monitor", action="store_false")
-    parser.add_argument("--no-baseline", dest="baseline", action="store_false")
     parser.add_argument(
         "--profile", type=Path, default=None, help="Run the server under cProfile, stats here."
     )
@@ -215,66 +184,45 @@ def main() -> None:
         for flag in (*FLAGS, f"--user-data-dir={profile}"):
             options.add_argument(flag)
         driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-        browser = driver.service.process.pid
+        driver.get(url)
+        time.sleep(args.warmup)
 
-        def measure(query: str) -> dict[str, Any]:
-            driver.get(url + query)
-            time.sleep(args.warmup)
-            driver.execute_script("window.medricalStats.delays.length = 0;")
-            health0 = httpx.get(f"{url}api/health", timeout=10).json()
-            pushed0 = push_delays(url)
-            monitor_cpu0 = cpu_seconds(monitor.pid) if monitor is not None else 0.0
-            browser_cpu0 = tree_cpu_seconds(browser)
-            cpu0, wall0, sent0 = cpu_seconds(server.pid), time.monotonic(), stream.sent
-            time.sleep(args.seconds)
-            cpu1, wall1, sent1 = cpu_seconds(server.pid), time.monotonic(), stream.sent
-            browser_cpu1 = tree_cpu_seconds(browser)
-            monitor_cpu1 = cpu_seconds(monitor.pid) if monitor is not None else 0.0
-            health1 = httpx.get(f"{url}api/health", timeout=10).json()
-            pushed1 = push_delays(url)
-            delays: list[float] = driver.execute_script(
-                "return window.medricalStats.delays.slice();"
-            )
-            wall = wall1 - wall0
-            return {
-                "page": "ward" + query,
-                "seconds": round(wall, 1),
-                "produced_per_s": round((sent1 - sent0) / wall, 1),
-                "applied_per_s": round(
-                    (health1["readings_applied"] - health0["readings_applied"]) / wall, 1
-                ),
-                "patients_on_server": health1["patients"],
-                "server_cpu_cores": round((cpu1 - cpu0) / wall, 3),
-                "browser_cpu_cores": round((browser_cpu1 - browser_cpu0) / wall, 3),
-                "monitor_cpu_cores": round((monitor_cpu1 - monitor_cpu0) / wall, 3)
-                if monitor is not None
-                else None,
-                "screen_updates": len(delays),
-                "delay_ms_p50": round(statistics.median(delays)) if delays else None,
-                "delay_ms_p99": round(percentile(delays, 0.99)) if delays else None,
-                "delay_ms_max": round(max(delays)) if delays else None,
-                "push_delay_s_p50_at_most": bucket_quantile(pushed0, pushed1, 0.5),
-                "push_delay_s_p99_at_most": bucket_quantile(pushed0, pushed1, 0.99),
-            }
-
-        windows = [measure("?draw=all")] if args.baseline else []
-        windows.append(measure(""))
+        driver.execute_script("window.medricalStats.delays.length = 0;")
+        health0 = httpx.get(f"{url}api/health", timeout=10).json()
+        pushed0 = push_delays(url)
+        monitor_cpu0 = cpu_seconds(monitor.pid) if monitor is not None else 0.0
+        cpu0, wall0, sent0 = cpu_seconds(server.pid), time.monotonic(), stream.sent
+        time.sleep(args.seconds)
+        cpu1, wall1, sent1 = cpu_seconds(server.pid), time.monotonic(), stream.sent
+        monitor_cpu1 = cpu_seconds(monitor.pid) if monitor is not None else 0.0
+        health1 = httpx.get(f"{url}api/health", timeout=10).json()
+        pushed1 = push_delays(url)
+        delays: list[float] = driver.execute_script("return window.medricalStats.delays.slice();")
         if args.screenshot is not None:
             args.screenshot.parent.mkdir(parents=True, exist_ok=True)
             driver.save_screenshot(str(args.screenshot))
-        result: dict[str, Any] = {
+        wall = wall1 - wall0
+        result = {
             "patients": args.patients,
             "sink": args.sink,
             "monitor": args.monitor,
-            "windows": windows,
+            "seconds": round(wall, 1),
+            "produced_per_s": round((sent1 - sent0) / wall, 1),
+            "applied_per_s": round(
+                (health1["readings_applied"] - health0["readings_applied"]) / wall, 1
+            ),
+            "patients_on_server": health1["patients"],
+            "server_cpu_cores": round((cpu1 - cpu0) / wall, 3),
+            "monitor_cpu_cores": round((monitor_cpu1 - monitor_cpu0) / wall, 3)
+            if monitor is not None
+            else None,
+            "screen_updates": len(delays),
+            "delay_ms_p50": round(statistics.median(delays)) if delays else None,
+            "delay_ms_p99": round(percentile(delays, 0.99)) if delays else None,
+            "delay_ms_max": round(max(delays)) if delays else None,
+            "push_delay_s_p50_at_most": bucket_quantile(pushed0, pushed1, 0.5),
+            "push_delay_s_p99_at_most": bucket_quantile(pushed0, pushed1, 0.99),
         }
-        if args.baseline:
-            base, now = windows
-            result["ratios_to_baseline"] = {
-                key: round(now[key] / base[key], 2) if base[key] and now[key] is not None else None
-                for key in ("browser_cpu_cores", "server_cpu_cores", "delay_ms_p50",
-                            "delay_ms_p99")
-            }  # fmt: skip
         print(json.dumps(result, indent=2))
     finally:
         if driver is not None:
