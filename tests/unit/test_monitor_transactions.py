@@ -107,14 +107,23 @@ def test_a_commit_sends_the_offsets_then_commits_once() -> None:
     assert not output.in_transaction
 
 
-def test_what_is_produced_while_a_commit_runs_opens_the_next_transaction() -> None:
-    producer = FakeProducer()
+def commit_running(
+    producer: FakeProducer,
+) -> tuple[TransactionalOutput, threading.Event]:
+    """An output whose commit of one record is running (held until the event is set), with a
+    second record produced meanwhile."""
     producer.block["commit"] = release = threading.Event()
     output, _ = output_with([producer])
     output.start()
     output.produce("alerts_a", b"1", b"k")
     assert output.begin_commit(OFFSETS, object())
-    output.produce("alerts_a", b"2", b"k")  # kept back: the commit has not landed
+    output.produce("alerts_a", b"2", b"k")
+    return output, release
+
+
+def test_what_is_produced_while_a_commit_runs_opens_the_next_transaction() -> None:
+    producer = FakeProducer()
+    output, release = commit_running(producer)
     assert output.committing
     assert output.in_transaction
     assert not output.finish_commit(block=False)
@@ -138,13 +147,8 @@ def test_what_is_produced_while_a_commit_runs_opens_the_next_transaction() -> No
 
 def test_a_failed_background_commit_drops_what_was_kept_back() -> None:
     producer = FakeProducer()
-    producer.block["commit"] = release = threading.Event()
     producer.fail["commit"] = [kafka_error(KafkaError._STATE, abortable=True)]
-    output, _ = output_with([producer])
-    output.start()
-    output.produce("alerts_a", b"1", b"k")
-    output.begin_commit(OFFSETS, object())
-    output.produce("alerts_a", b"2", b"k")
+    output, release = commit_running(producer)
     release.set()
 
     def loop() -> None:  # the loop's calls: a failure shows at the first one past the commit
@@ -174,12 +178,7 @@ def test_a_background_commit_that_never_returns_loses_the_producer() -> None:
 
 def test_a_commit_running_when_the_output_aborts_is_let_end_first() -> None:
     producer = FakeProducer()
-    producer.block["commit"] = release = threading.Event()
-    output, _ = output_with([producer])
-    output.start()
-    output.produce("alerts_a", b"1", b"k")
-    output.begin_commit(OFFSETS, object())
-    output.produce("alerts_a", b"2", b"k")
+    output, release = commit_running(producer)
     threading.Timer(0.1, release.set).start()
     output.abort()  # the commit landed; what was kept back is dropped, nothing is open
     assert producer.calls[-1] == "commit"
