@@ -21,7 +21,9 @@ Three measurements, in one run:
    escalation and red-score alerts keep arriving through the run. For every alert:
    event time -> alert produced (the alert record's Kafka timestamp, set when the monitor
    produced it), and event time -> alert visible to a read_committed consumer (which adds
-   the wait for the transaction's commit). The group's lag is sampled every 5 s.
+   the wait for the transaction's commit), overall and per 30 s of the run. The group's lag
+   is sampled every 5 s, and the monitor's commit-time histogram read from its
+   `--metrics-port` at the end.
 
 Run against the running local stack (the hospital-scale figures of docs/monitor.md):
 
