@@ -140,9 +140,18 @@ def main() -> None:
     medrical = str(Path(sys.executable).parent / "medrical")
     # Created before the connector starts, as the demo does, so the sink stores every event.
     ensure_topic(config, topic)
+    own_connector = False
+    already: list[str] = []
     if args.sink:
         with ConnectClient(config.connect) as client:
-            deploy_connector(client, connector, connector_config(config, topics_regex=topic))
+            # A sink that `demo` applied already stores every biometrics_* topic: a second one
+            # would store each reading twice and double the sink's share of the machine.
+            already = client.storing(topic)
+            if already:
+                print(f"sink: {', '.join(already)}, already applied", file=sys.stderr)
+            else:
+                deploy_connector(client, connector, connector_config(config, topics_regex=topic))
+                own_connector = True
     work = Path(tempfile.mkdtemp(prefix="medrical-bench-dash-"))
     monitor: subprocess.Popen[bytes] | None = None
     if args.monitor:
@@ -205,6 +214,7 @@ def main() -> None:
         result = {
             "patients": args.patients,
             "sink": args.sink,
+            "sink_connector": connector if own_connector else ", ".join(already) or None,
             "monitor": args.monitor,
             "seconds": round(wall, 1),
             "produced_per_s": round((sent1 - sent0) / wall, 1),
@@ -241,7 +251,7 @@ def main() -> None:
         if monitor is not None:
             stop(monitor)
         shutil.rmtree(work, ignore_errors=True)
-        if args.sink:
+        if own_connector:
             with ConnectClient(config.connect) as client:
                 client.delete(connector)
         AdminClient(client_conf(config)).delete_topics([topic])

@@ -105,3 +105,42 @@ def test_waiting_for_a_connector_waits_for_every_task_it_asked_for() -> None:
     with client:
         state = client.wait_running("sink", timeout_s=10, tasks=3)
     assert len(state.task_states) == 3
+
+
+def test_storing_names_the_connectors_whose_topics_or_regex_take_a_topic() -> None:
+    connectors = {
+        "medrical-biometrics-sink": {"info": {"config": {"topics.regex": "biometrics_(.*)"}}},
+        "medrical-alerts-sink": {"info": {"config": {"topics.regex": "alerts_(.*)"}}},
+        "listed": {"info": {"config": {"topics": "biometrics_a, biometrics_ward"}}},
+        "broken": {"info": {"config": {"topics.regex": "biometrics_("}}},
+    }
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert request.url.params["expand"] == "info"
+        return httpx.Response(200, json=connectors)
+
+    client = ConnectClient(ConnectSettings(url="http://127.0.0.1:1"))
+    client._http = httpx.Client(base_url=client.url, transport=httpx.MockTransport(answer))
+    with client:
+        assert client.storing("biometrics_ward") == ["listed", "medrical-biometrics-sink"]
+        assert client.storing("biometrics_icu") == ["medrical-biometrics-sink"]
+        assert client.storing("alerts_ward") == ["medrical-alerts-sink"]
+        assert client.storing("other") == []
+
+
+def test_pause_and_resume_address_the_connector() -> None:
+    seen: list[tuple[str, str]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append((request.method, request.url.raw_path.decode()))
+        return httpx.Response(202)
+
+    client = ConnectClient(ConnectSettings(url="http://127.0.0.1:1"))
+    client._http = httpx.Client(base_url=client.url, transport=httpx.MockTransport(answer))
+    with client:
+        client.pause("ward sink")
+        client.resume("ward sink")
+    assert seen == [
+        ("PUT", "/connectors/ward%20sink/pause"),
+        ("PUT", "/connectors/ward%20sink/resume"),
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import ssl
 import unicodedata
 from dataclasses import dataclass
@@ -222,6 +223,32 @@ class ConnectClient:
         response.raise_for_status()
         result: dict[str, str] = response.json()
         return result
+
+    def storing(self, topic: str) -> list[str]:
+        """The connectors whose `topics` or `topics.regex` take `topic` (the regex read as
+        Python reads it, which agrees with Java's for the patterns Medrical writes)."""
+        response = self._request("GET", "/connectors", params={"expand": "info"})
+        response.raise_for_status()
+        names = []
+        for name, entry in sorted(response.json().items()):
+            conf = entry.get("info", {}).get("config", {})
+            listed = [t.strip() for t in conf.get("topics", "").split(",") if t.strip()]
+            try:
+                matched = bool(conf.get("topics.regex")) and bool(
+                    re.fullmatch(conf["topics.regex"], topic)
+                )
+            except re.error:
+                matched = False
+            if topic in listed or matched:
+                names.append(name)
+        return names
+
+    def pause(self, name: str) -> None:
+        """Stop the connector's tasks from taking records; its offsets stay where they are."""
+        self._request("PUT", connector_path(name, "pause")).raise_for_status()
+
+    def resume(self, name: str) -> None:
+        self._request("PUT", connector_path(name, "resume")).raise_for_status()
 
     def delete(self, name: str) -> bool:
         response = self._request("DELETE", connector_path(name))
