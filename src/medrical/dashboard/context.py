@@ -40,7 +40,10 @@ class DashboardSettings:
     # Host header values accepted (DNS-rebinding guard); None accepts any.
     allowed_hosts: Sequence[str] | None = LOOPBACK_HOSTS
     silent_after_s: float = 30.0
-    flush_interval_s: float = 0.25
+    # How often an open stream sends what changed. 150 ms, not 250: at 1,000 readings/s with
+    # the sink and the monitor running, the page kept up (it was the page that fell behind at
+    # 100 ms before off-screen tiles were skipped) and its p99 fell from 302 to 218 ms.
+    flush_interval_s: float = 0.15
     heartbeat_s: float = 15.0
     max_points: int = history.DEFAULT_MAX_POINTS
     # Set when the server shuts down, so that open streams end and the server can stop.
