@@ -1,4 +1,4 @@
-"""Kafka Connect of the local stack: one distributed worker with the JDBC sink plugin."""
+"""Kafka Connect of the local stack: one distributed worker with the JDBC sink plugins."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ class ConnectService(Service):
         )
 
     def probe(self) -> CheckResult:
-        """Connect answers, and lists the JDBC sink (its plugins load before its REST API
+        """Connect answers, and lists both JDBC sinks (its plugins load before its REST API
         serves them, so this is also the end of its start-up)."""
         from medrical.sink.client import ConnectClient
 
@@ -55,10 +55,11 @@ class ConnectService(Service):
                 plugins = client.plugins()
         except (MedricalError, httpx.HTTPError, ValueError) as exc:
             return dataclasses.replace(result, ok=False, detail=str(exc), problem=Problem.PROTOCOL)
-        if fetch.JDBC_SINK_CLASS not in plugins:
-            detail = f"Connect is up but does not list {fetch.JDBC_SINK_CLASS}"
+        missing = [c for c in (fetch.COPY_SINK_CLASS, fetch.JDBC_SINK_CLASS) if c not in plugins]
+        if missing:
+            detail = f"Connect is up but does not list {', '.join(missing)}"
             return dataclasses.replace(result, ok=False, detail=detail, problem=Problem.PROTOCOL)
-        return dataclasses.replace(result, detail=f"{result.detail}, JDBC sink plugin loaded")
+        return dataclasses.replace(result, detail=f"{result.detail}, JDBC sink plugins loaded")
 
     def start(self, engines: Engines) -> process.TrackedProcess:
         properties = self.layout.etc / "connect-distributed.properties"

@@ -22,6 +22,12 @@ POMS = ("pom.xml", "converter-pom.xml")
 # Medrical's own converter, built from the sources in this folder (see its pom.xml).
 CONVERTER_SOURCES = "medrical-connect"
 CONVERTER_JAR = "medrical-connect.jar"
+# Medrical's own COPY sink connector, likewise, in a plugin folder of its own.
+SINK_SOURCES = "medrical-sink"
+SINK_PLUGIN_DIR = "medrical-copy-sink"
+SINK_JAR = "medrical-copy-sink.jar"
+COPY_SINK_CLASS = "io.medrical.connect.sink.CopySinkConnector"
+BUILT_SOURCES = (CONVERTER_SOURCES, SINK_SOURCES)
 _COMPLETE_MARKER = ".complete"
 JDBC_SINK_CLASS = "io.debezium.connector.jdbc.JdbcSinkConnector"
 
@@ -31,10 +37,13 @@ def _resource_dir() -> Path:
 
 
 def _pinned_files() -> list[Path]:
-    sources = _resource_dir() / CONVERTER_SOURCES
-    return [_resource_dir() / name for name in POMS] + sorted(
-        path for path in sources.rglob("*") if path.is_file()
-    )
+    built = [
+        path
+        for folder in BUILT_SOURCES
+        for path in sorted((_resource_dir() / folder).rglob("*"))
+        if path.is_file()
+    ]
+    return [_resource_dir() / name for name in POMS] + built
 
 
 def engines_digest() -> str:
@@ -57,6 +66,8 @@ def _layout_is_complete(target: Path) -> bool:
         and any((target / "plugins").glob("debezium-connector-jdbc/debezium-connector-jdbc-*.jar"))
         and any((target / "plugins" / "apicurio-converter").glob("*converter*.jar"))
         and (target / "plugins" / "apicurio-converter" / CONVERTER_JAR).is_file()
+        and (target / "plugins" / SINK_PLUGIN_DIR / SINK_JAR).is_file()
+        and any((target / "plugins" / SINK_PLUGIN_DIR).glob("postgresql-*.jar"))
         and (target / "agents" / "jmx_prometheus_javaagent.jar").is_file()
     )
 
@@ -117,8 +128,9 @@ def fetch_engines(cache_dir: Path, *, show_progress: bool | None = None) -> Path
     sys.stderr.write("Fetching Kafka, Kafka Connect, Debezium JDBC sink and Apicurio Registry...\n")
     for name in POMS:
         _run_maven(mvn, _resource_dir() / name, target, show_progress=show_progress)
-    converter_pom = _resource_dir() / CONVERTER_SOURCES / "pom.xml"
-    _run_maven(mvn, converter_pom, target, show_progress=show_progress, phase="package")
+    for folder in BUILT_SOURCES:
+        pom = _resource_dir() / folder / "pom.xml"
+        _run_maven(mvn, pom, target, show_progress=show_progress, phase="package")
     shutil.rmtree(target / "build", ignore_errors=True)
     (target / _COMPLETE_MARKER).write_text(engines_digest() + "\n", encoding="utf-8")
     if not _layout_is_complete(target):
