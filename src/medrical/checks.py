@@ -32,7 +32,7 @@ from medrical.producing.producer import BiometricsProducer
 from medrical.producing.topics import delete_topic, ensure_topic
 from medrical.schemas.registry import registry_client
 from medrical.simulation import Simulator
-from medrical.sink import ConnectClient, Flavor
+from medrical.sink import DEFAULT_FLAVOR, ConnectClient, Flavor
 from medrical.sink.deploy import connector_config, deploy_connector, remove_connector
 
 log = logging.getLogger(__name__)
@@ -220,7 +220,7 @@ def check_connector(
     config: MedricalConfig,
     *,
     events: int = DEFAULT_EVENTS,
-    flavor: Flavor = "debezium",
+    flavor: Flavor = DEFAULT_FLAVOR,
     keep: bool = False,
     deadline_s: float = 120.0,
     report: Report = log.info,

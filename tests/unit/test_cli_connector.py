@@ -45,7 +45,7 @@ def show_config(*flags: str, env: dict[str, str] | None = None) -> dict[str, str
 def test_show_config_for_the_local_stack_refers_to_the_secrets_file() -> None:
     config = show_config()
     assert config["name"] == "medrical-biometrics-sink"
-    assert config["connector.class"] == "io.debezium.connector.jdbc.JdbcSinkConnector"
+    assert config["connector.class"] == "io.medrical.connect.sink.CopySinkConnector"
     assert config["topics.regex"] == "biometrics_(.*)"
     # Connect reads the password from the stack's secrets file; the config only points at it.
     assert config["connection.password"].startswith("${file:")

@@ -14,7 +14,12 @@ from medrical.config import MedricalConfig, PostgresSettings
 from medrical.errors import InputError
 from medrical.producing.topics import DEFAULT_PARTITIONS
 from medrical.sink.alerts import alerts_sink_config
-from medrical.sink.connector import apicurio_api_url, mask_secrets, sink_config
+from medrical.sink.connector import (
+    MEDRICAL_AVRO_CONVERTER,
+    apicurio_api_url,
+    mask_secrets,
+    sink_config,
+)
 
 CONTRACT_FIELDS = [
     "patient_id",
@@ -91,7 +96,7 @@ def _config(tmp_path: Path) -> MedricalConfig:
 
 
 def test_debezium_sink_stores_each_topic_in_its_own_table(tmp_path: Path) -> None:
-    conf = sink_config(_config(tmp_path))
+    conf = sink_config(_config(tmp_path), flavor="debezium")
     assert conf["connector.class"] == "io.debezium.connector.jdbc.JdbcSinkConnector"
     assert conf["topics.regex"] == "biometrics_(.*)"
     assert conf["collection.name.format"] == "${topic}"
@@ -104,8 +109,37 @@ def test_debezium_sink_stores_each_topic_in_its_own_table(tmp_path: Path) -> Non
     assert conf["connection.password"] == "s3cret-value"
 
 
+def test_the_copy_sink_is_the_default_and_stores_each_topic_in_its_own_table(
+    tmp_path: Path,
+) -> None:
+    conf = sink_config(_config(tmp_path))
+    assert conf["connector.class"] == "io.medrical.connect.sink.CopySinkConnector"
+    assert conf["topics.regex"] == "biometrics_(.*)"
+    assert conf["collection.name.format"] == "${topic}"
+    assert conf["primary.key.fields"] == "patient_id,event_time"
+    assert conf["connection.url"] == "jdbc:postgresql://127.0.0.1:15432/medrical"
+    assert conf["connection.password"] == "s3cret-value"
+    assert conf["errors.deadletterqueue.topic.name"] == "medrical_dead_letters"
+    # The key is not stored, so it is not decoded either; the value waits out the registry.
+    assert conf["key.converter"] == "org.apache.kafka.connect.converters.ByteArrayConverter"
+    assert conf["value.converter"] == MEDRICAL_AVRO_CONVERTER
+    assert int(conf["tasks.max"]) == DEFAULT_PARTITIONS
+    # A poll is one COPY: a partition's fetch must hold a whole poll of readings.
+    records = int(conf["consumer.override.max.poll.records"])
+    assert records >= 10_000
+    assert int(conf["consumer.override.max.partition.fetch.bytes"]) >= records * 200
+    assert not any(key.startswith("consumer.override.enable.auto") for key in conf)
+    assert "consumer.override.auto.offset.reset" not in conf
+    retry_window_ms = int(conf["medrical.retry.budget.ms"])
+    assert 30_000 <= retry_window_ms < 300_000  # inside the consumer's poll interval
+    alerts = alerts_sink_config(MedricalConfig())
+    assert alerts["primary.key.fields"] == "alert_id"
+    assert "primary.key.mode" not in alerts
+    assert alerts["consumer.override.isolation.level"] == "read_committed"
+
+
 def test_the_sink_writes_large_batches_with_a_task_per_partition() -> None:
-    conf = sink_config(MedricalConfig())
+    conf = sink_config(MedricalConfig(), flavor="debezium")
     assert int(conf["tasks.max"]) == DEFAULT_PARTITIONS
     # One poll fills one write: a batch is as large as what the consumer hands over.
     assert int(conf["batch.size"]) == int(conf["consumer.override.max.poll.records"]) >= 1000
@@ -115,7 +149,9 @@ def test_the_sink_writes_large_batches_with_a_task_per_partition() -> None:
     assert not any(key.startswith("consumer.override.enable.auto") for key in conf)
     assert "consumer.override.auto.offset.reset" not in conf
     assert "dialect.postgres.unnest.insert.enabled" not in conf
-    assert alerts_sink_config(MedricalConfig())["batch.size"] == conf["batch.size"]
+    alerts = alerts_sink_config(MedricalConfig(), flavor="debezium")
+    assert alerts["batch.size"] == conf["batch.size"]
+    assert alerts["primary.key.mode"] == "record_value"
 
 
 def test_a_password_file_reference_replaces_the_password(tmp_path: Path) -> None:

@@ -173,7 +173,7 @@ def test_summaries_and_selection_of_dead_letters() -> None:
 
 
 def test_the_sink_waits_out_transient_failures_instead_of_diverting_them(tmp_path: Path) -> None:
-    conf = sink_config(MedricalConfig(), password_file=tmp_path / "secrets")
+    conf = sink_config(MedricalConfig(), flavor="debezium", password_file=tmp_path / "secrets")
     assert conf["errors.tolerance"] == "all"  # poison still goes to the dead letters
     for prefix in ("key.converter", "value.converter"):
         assert conf[prefix] == MEDRICAL_AVRO_CONVERTER

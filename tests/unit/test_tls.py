@@ -330,10 +330,15 @@ def _tls_config(tmp_path: Path) -> MedricalConfig:
 
 def test_sink_refers_to_secrets_and_verifies_postgres(tmp_path: Path) -> None:
     secrets = tmp_path / "connect-secrets.properties"
-    conf = sink_config(_tls_config(tmp_path), password_file=secrets)
+    conf = sink_config(_tls_config(tmp_path), flavor="debezium", password_file=secrets)
     assert conf["connection.url"].endswith(
         f"?sslmode=verify-full&sslrootcert={tmp_path / 'ca.pem'}"
     )
+    copy = sink_config(_tls_config(tmp_path), password_file=secrets)
+    assert copy["connection.url"] == conf["connection.url"]
+    assert {k: v for k, v in copy.items() if k.startswith("value.converter")} == {
+        k: v for k, v in conf.items() if k.startswith("value.converter")
+    }
     for prefix in ("key.converter", "value.converter"):
         assert conf[f"{prefix}.apicurio.registry.url"] == "https://127.0.0.1:18081/apis/registry/v2"
         assert conf[f"{prefix}.apicurio.auth.username"] == "medrical"

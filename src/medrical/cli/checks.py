@@ -8,7 +8,7 @@ import typer
 
 from medrical import checks
 from medrical.cli import _state
-from medrical.sink import Flavor
+from medrical.sink import DEFAULT_FLAVOR, Flavor
 
 test_app = typer.Typer(
     help="Check the configured environment live: produce and read back, or sink into "
@@ -57,7 +57,7 @@ def connector(
     deadline: Annotated[
         float, typer.Option(help="Seconds allowed for every row to reach PostgreSQL.")
     ] = 120.0,
-    flavor: Annotated[Flavor, typer.Option(help="Which JDBC sink to check.")] = "debezium",
+    flavor: Annotated[Flavor, typer.Option(help="Which JDBC sink to check.")] = DEFAULT_FLAVOR,
 ) -> None:
     """Publish to a brand-new topic, apply a connector for it, and time how long until its
     table exists and holds every row."""

@@ -10,7 +10,13 @@ import typer
 
 from medrical.cli import _state
 from medrical.errors import MedricalError
-from medrical.sink import DEFAULT_CONNECTOR_NAME, DEFAULT_TOPICS_REGEX, ConnectClient, Flavor
+from medrical.sink import (
+    DEFAULT_CONNECTOR_NAME,
+    DEFAULT_FLAVOR,
+    DEFAULT_TOPICS_REGEX,
+    ConnectClient,
+    Flavor,
+)
 from medrical.sink.client import ConnectorState, explain_trace
 from medrical.sink.connector import mask_secrets
 from medrical.sink.dead_letters import TopicSummary
@@ -27,7 +33,8 @@ NameOption = Annotated[str, typer.Option("--name", "-n", help="Connector name.")
 FlavorOption = Annotated[
     Flavor,
     typer.Option(
-        help="debezium: Debezium's JDBC sink (the local stack's); "
+        help="copy: Medrical's COPY sink (the local stack builds it; the fastest); "
+        "debezium: Debezium's JDBC sink (the local stack has it too); "
         "aiven: Aiven's JDBC sink, as on Aiven's managed Connect.",
     ),
 ]
@@ -47,7 +54,7 @@ def _say(line: str) -> None:
 @connector_app.command()
 def apply(
     name: NameOption = DEFAULT_CONNECTOR_NAME,
-    flavor: FlavorOption = "debezium",
+    flavor: FlavorOption = DEFAULT_FLAVOR,
     topics_regex: RegexOption = DEFAULT_TOPICS_REGEX,
     timeout: Annotated[
         float, typer.Option(help="Seconds to wait for the connector and its tasks to run.")
@@ -177,7 +184,7 @@ def delete(name: NameOption = DEFAULT_CONNECTOR_NAME) -> None:
 @connector_app.command("show-config")
 def show_config(
     name: NameOption = DEFAULT_CONNECTOR_NAME,
-    flavor: FlavorOption = "debezium",
+    flavor: FlavorOption = DEFAULT_FLAVOR,
     topics_regex: RegexOption = DEFAULT_TOPICS_REGEX,
 ) -> None:
     """Print the connector's configuration as JSON, secrets masked (no network needed)."""

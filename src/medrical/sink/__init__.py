@@ -3,6 +3,7 @@
 from medrical.sink.client import ConnectClient, ConnectorState
 from medrical.sink.connector import (
     DEFAULT_CONNECTOR_NAME,
+    DEFAULT_FLAVOR,
     DEFAULT_TOPICS_REGEX,
     Flavor,
     sink_config,
@@ -10,6 +11,7 @@ from medrical.sink.connector import (
 
 __all__ = [
     "DEFAULT_CONNECTOR_NAME",
+    "DEFAULT_FLAVOR",
     "DEFAULT_TOPICS_REGEX",
     "ConnectClient",
     "ConnectorState",

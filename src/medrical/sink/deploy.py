@@ -12,7 +12,9 @@ from medrical.errors import ConfigError
 from medrical.sink.client import ConnectClient, ConnectorState
 from medrical.sink.connector import (
     AIVEN_SINK_CLASS,
+    COPY_SINK_CLASS,
     DEBEZIUM_SINK_CLASS,
+    DEFAULT_FLAVOR,
     DEFAULT_TOPICS_REGEX,
     MEDRICAL_AVRO_CONVERTER,
     Flavor,
@@ -25,7 +27,10 @@ log = logging.getLogger(__name__)
 
 _PLUGIN_HINTS = {
     AIVEN_SINK_CLASS: "It is Aiven's JDBC sink (github.com/aiven/jdbc-connector-for-apache-kafka), "
-    "available on Aiven's managed Connect; on the local stack use --flavor debezium.",
+    "available on Aiven's managed Connect; on the local stack use --flavor copy or debezium.",
+    COPY_SINK_CLASS: "It is Medrical's own COPY sink, which `medrical stack fetch` builds into "
+    "the stack's plugins/medrical-copy-sink folder; copy that folder into the worker's "
+    "plugin.path, or use --flavor debezium.",
     DEBEZIUM_SINK_CLASS: "It is Debezium's JDBC sink (io.debezium:debezium-connector-jdbc); "
     "the local stack installs it, other Connect clusters need it in their plugin.path.",
 }
@@ -53,7 +58,7 @@ def connector_password_file(config: MedricalConfig) -> Path | None:
 def connector_config(
     config: MedricalConfig,
     *,
-    flavor: Flavor = "debezium",
+    flavor: Flavor = DEFAULT_FLAVOR,
     topics_regex: str = DEFAULT_TOPICS_REGEX,
 ) -> dict[str, str]:
     """The connector's configuration for this environment (secrets unmasked: for Connect only)."""

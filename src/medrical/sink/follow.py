@@ -13,9 +13,11 @@ from collections.abc import Callable
 
 from medrical.config import MedricalConfig
 from medrical.sink.client import ConnectClient
-from medrical.sink.connector import DEBEZIUM_SINK_CLASS
+from medrical.sink.connector import COPY_SINK_CLASS, DEBEZIUM_SINK_CLASS, Flavor
 from medrical.sink.deploy import connector_config
 
+# The stack's own sinks, by connector class.
+_FLAVORS: dict[str, Flavor] = {COPY_SINK_CLASS: "copy", DEBEZIUM_SINK_CLASS: "debezium"}
 # Settings that depend on how the services are reached, and only those.
 TRANSPORT_PREFIXES = ("connection.", "key.converter", "value.converter")
 
@@ -34,15 +36,17 @@ def rebased(existing: dict[str, str], fresh: dict[str, str]) -> dict[str, str] |
 def follow_stack(
     client: ConnectClient, config: MedricalConfig, report: Callable[[str], None]
 ) -> list[str]:
-    """Re-apply every Debezium sink connector whose transport settings are not this
+    """Re-apply every COPY or Debezium sink connector whose transport settings are not this
     configuration's; return their names."""
     followed = []
     for name in sorted(client.connectors()):
         existing = client.config(name)
-        if existing is None or existing.get("connector.class") != DEBEZIUM_SINK_CLASS:
+        flavor = _FLAVORS.get((existing or {}).get("connector.class", ""))
+        if existing is None or flavor is None:
             continue
         existing = {key: value for key, value in existing.items() if key != "name"}
-        fresh = connector_config(config, topics_regex=existing.get("topics.regex", ""))
+        regex = existing.get("topics.regex", "")
+        fresh = connector_config(config, flavor=flavor, topics_regex=regex)
         updated = rebased(existing, fresh)
         if updated is None:
             continue
