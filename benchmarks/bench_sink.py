@@ -15,8 +15,9 @@ each against a baseline or a goal of the same run.
              connector running, then again right after `connector apply` changed the
              connector's configuration (its topics regex); the goal is 15 s.
 
-`--set KEY=VALUE` overrides one connector setting (repeatable), to compare a tuning with the
-shipped one. The stack comes from the usual configuration (by default the local stack of
+`--flavor debezium` measures Debezium's JDBC sink instead of Medrical's COPY sink; `--set
+KEY=VALUE` overrides one connector setting (repeatable), to compare a tuning with the shipped
+one. The stack comes from the usual configuration (by default the local stack of
 `medrical stack up`); the run removes its connector, topics and tables at the end.
 
     .venv/bin/python benchmarks/bench_sink.py [--backlog 200000] [--rate 10000] [--live 30]
@@ -243,6 +244,9 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=10_000)
     parser.add_argument("--live", type=float, default=30.0, help="seconds sampled live")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument(
+        "--flavor", choices=["copy", "debezium"], default="copy", help="which sink (copy)"
+    )
     parser.add_argument("--skip", action="append", default=[], choices=["drain", "live", "new"])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -252,12 +256,15 @@ def main() -> int:
     prefix = f"biometrics_bench{run}_"
     regex = f"{prefix}(.*)"
     name = f"medrical-bench-sink-{run}"
-    conf = connector_config(config, topics_regex=regex)
+    conf = connector_config(config, flavor=args.flavor, topics_regex=regex)
     for setting in args.set:
         key, _, value = setting.partition("=")
         conf[key] = value
     topics: list[str] = []
-    figures: dict[str, Any] = {"settings": dict(s.partition("=")[::2] for s in args.set)}
+    figures: dict[str, Any] = {
+        "flavor": args.flavor,
+        "settings": dict(s.partition("=")[::2] for s in args.set),
+    }
     with ConnectClient(config.connect) as client:
         # A sink already applied to every biometrics_* topic (as `demo` leaves it) would store
         # this run's topics too, into the same tables, beside the connector measured here.
@@ -314,7 +321,7 @@ def cleanup(config: MedricalConfig, topics: list[str]) -> None:
 
 
 def report(figures: dict[str, Any]) -> str:
-    lines = []
+    lines = [f"sink: {figures['flavor']}"]
     if figures["settings"]:
         lines.append(
             "settings over the shipped ones: "
@@ -325,7 +332,7 @@ def report(figures: dict[str, Any]) -> str:
         lines += [
             f"drain of {d['rows']:,} rows",
             f"  raw COPY (baseline)        {d['copy_rows_per_s']:>10,.0f} rows/s  1.00",
-            f"  JDBC sink                  {d['rows_per_s']:>10,.0f} rows/s  "
+            f"  {figures['flavor'] + ' sink':<27}{d['rows_per_s']:>10,.0f} rows/s  "
             f"{d['rows_per_s'] / d['copy_rows_per_s']:.2f}x  (goal 0.35x)",
             f"  apply to first row {d['apply_to_first_row_s']:.1f} s, "
             f"to last row {d['apply_to_last_row_s']:.1f} s",
