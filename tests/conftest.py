@@ -130,6 +130,18 @@ def live_config() -> Iterator[MedricalConfig]:
         yield MedricalConfig(stack=settings)
 
 
+@pytest.fixture
+def connectors(live_config: MedricalConfig) -> Iterator[list[str]]:
+    """Names of the connectors a test applies on the live stack; deleted at its end."""
+    from medrical.sink import ConnectClient
+
+    names: list[str] = []
+    yield names
+    with ConnectClient(live_config.connect) as client:
+        for name in names:
+            client.delete(name)
+
+
 @pytest.fixture(scope="session")
 def tls_stack_settings() -> Iterator[StackSettings]:
     """The session's TLS stack (ports 100 above the plain test stack's), started once and

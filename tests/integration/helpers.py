@@ -285,6 +285,17 @@ def restart_stack(config: MedricalConfig) -> None:
     LocalStack(config.stack).up(report=lambda _line: None)
 
 
+def settle(config: MedricalConfig, connector: str, topic: str, count: int) -> None:
+    """Wait until `topic`'s table holds `count` rows and the sink has committed the end of the
+    topic."""
+    wait_for_rows(config, topic, count, timeout_s=180)
+    wait_for(
+        lambda: sink_caught_up(config, connector, topic),
+        timeout_s=90,
+        what="the sink to commit the end of the topic",
+    )
+
+
 def hanging_partitions(config: MedricalConfig, topic: str) -> list[int]:
     """Partitions of `topic` whose last stable offset lags their end: an open transaction."""
     ends = {}

@@ -10,7 +10,6 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -19,7 +18,6 @@ from psycopg import sql
 
 from medrical.config import MedricalConfig
 from medrical.monitor.records import alerts_topic_for
-from medrical.sink import ConnectClient
 from tests.integration.helpers import (
     apply_connector,
     caught_up,
@@ -41,15 +39,6 @@ ROOT = Path(__file__).resolve().parents[2]
 MEDRICAL = Path(sys.executable).with_name("medrical")
 
 
-@pytest.fixture
-def readings_sink(live_config: MedricalConfig) -> Iterator[list[str]]:
-    names: list[str] = []
-    yield names
-    with ConnectClient(live_config.connect) as client:
-        for name in names:
-            client.delete(name)
-
-
 def docs_policy(folder: Path) -> Path:
     """docs/alerting-bench.md's example policy, written as the module it says it is."""
     doc = (ROOT / "docs" / "alerting-bench.md").read_text(encoding="utf-8")
@@ -61,7 +50,7 @@ def docs_policy(folder: Path) -> Path:
 
 def test_a_docs_policy_runs_live_and_stored_readings_are_scored_anew(
     live_config: MedricalConfig,
-    readings_sink: list[str],
+    connectors: list[str],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -71,7 +60,7 @@ def test_a_docs_policy_runs_live_and_stored_readings_are_scored_anew(
     produce(live_config, [topic], records)
 
     name = f"it-{topic}"
-    readings_sink.append(name)
+    connectors.append(name)
     apply_connector(live_config, name, readings_sink_conf(live_config, topic))
 
     group = f"it-{uuid.uuid4().hex[:10]}"

@@ -8,7 +8,6 @@ sink stored of the very same stream.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -27,25 +26,15 @@ from tests.integration.helpers import (
     kill_service,
     readings_sink_conf,
     restart_stack,
+    settle,
     sink_caught_up,
     synthetic_reading,
     table_row_count,
     unique_topic,
     wait_for,
-    wait_for_rows,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def connectors(live_config: MedricalConfig) -> Iterator[list[str]]:
-    """Names of the connectors a test applies; deleted at its end."""
-    names: list[str] = []
-    yield names
-    with ConnectClient(live_config.connect) as client:
-        for name in names:
-            client.delete(name)
 
 
 def _produce(
@@ -67,15 +56,6 @@ def _apply(
     connectors.append(name)
     apply_connector(config, name, conf or readings_sink_conf(config, f"^{topic}$"), validate=True)
     return name
-
-
-def _settle(config: MedricalConfig, name: str, topic: str, count: int) -> None:
-    wait_for_rows(config, topic, count, timeout_s=180)
-    wait_for(
-        lambda: sink_caught_up(config, name, topic),
-        timeout_s=90,
-        what="the sink to commit the end of the topic",
-    )
 
 
 def _rows(config: MedricalConfig, table: str) -> list[tuple[Any, ...]]:
@@ -138,8 +118,8 @@ def test_the_copy_sink_stores_what_debeziums_stores(
         live_config, flavor="debezium", topics_regex=f"^{debezium_topic}$", password_file=secrets
     )
     debezium_name = _apply(live_config, connectors, debezium_topic, debezium)
-    _settle(live_config, copy_name, copy_topic, len(readings))
-    _settle(live_config, debezium_name, debezium_topic, len(readings))
+    settle(live_config, copy_name, copy_topic, len(readings))
+    settle(live_config, debezium_name, debezium_topic, len(readings))
     with psycopg.connect(**live_config.postgres.connect_kwargs()) as conn:
         assert _columns(conn, copy_topic) == _columns(conn, debezium_topic)
         assert _primary_key(conn, copy_topic) == ["event_time", "patient_id"]
@@ -160,7 +140,7 @@ def test_a_stream_sent_again_with_changes_is_stored_once_the_last_values_winning
     first = [synthetic_reading(i, patients=30) for i in range(3000)]
     _produce(live_config, topic, first)
     name = _apply(live_config, connectors, topic)
-    _settle(live_config, name, topic, len(first))
+    settle(live_config, name, topic, len(first))
     again = [dict(reading) for reading in first]
     for reading in again[:1000]:
         reading["heart_rate"] = 150
@@ -197,7 +177,7 @@ def test_a_worker_killed_mid_drain_leaves_every_reading_stored_once(
     stored_at_kill = table_row_count(live_config, topic) or 0
     kill_service(live_config, "connect")
     restart_stack(live_config)
-    _settle(live_config, name, topic, len(readings))
+    settle(live_config, name, topic, len(readings))
     with psycopg.connect(**live_config.postgres.connect_kwargs()) as conn:
         keys = conn.execute(f'SELECT patient_id, event_time FROM "{topic}"').fetchall()  # noqa: S608
     assert len(keys) == len(set(keys)) == len(readings)
@@ -219,10 +199,10 @@ def test_a_schema_that_grows_adds_columns_and_keeps_the_rows_before(
             reading.pop(field, None)
     _produce(live_config, topic, old, value_schema=schemas.BIOMETRICS_VALUE_V1)
     name = _apply(live_config, connectors, topic)
-    _settle(live_config, name, topic, len(old))
+    settle(live_config, name, topic, len(old))
     new = [synthetic_reading(i) for i in range(500, 1000)]
     _produce(live_config, topic, new)
-    _settle(live_config, name, topic, len(old) + len(new))
+    settle(live_config, name, topic, len(old) + len(new))
     with psycopg.connect(**live_config.postgres.connect_kwargs()) as conn:
         columns = dict(_columns(conn, topic))
         nulls = conn.execute(
@@ -245,7 +225,7 @@ def test_only_the_reading_postgres_refuses_goes_to_the_dead_letters(
     readings[1234]["scenario"] = "stable\x00"
     _produce(live_config, topic, readings)
     name = _apply(live_config, connectors, topic)
-    _settle(live_config, name, topic, len(readings) - 1)
+    settle(live_config, name, topic, len(readings) - 1)
     wait_for(
         lambda: _dead_letter_count(live_config, topic) or None,
         timeout_s=60,

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,6 @@ from medrical.config import MedricalConfig
 from medrical.monitor import AlertEngine, VitalsEvent
 from medrical.monitor.records import alerts_topic_for
 from medrical.monitor.stream import MonitorOptions, StreamMonitor, partitions_of
-from medrical.sink import ConnectClient
 from medrical.sink.alerts import alerts_sink_config
 from medrical.stack.layout import StackLayout
 from medrical.stopping import StopFlag
@@ -56,15 +54,6 @@ def start_sink(config: MedricalConfig, alerts_topics: list[str]) -> str:
     )
     apply_connector(config, name, conf, validate=True)
     return name
-
-
-@pytest.fixture
-def connectors(live_config: MedricalConfig) -> Iterator[list[str]]:
-    names: list[str] = []
-    yield names
-    with ConnectClient(live_config.connect) as client:
-        for name in names:
-            client.delete(name)
 
 
 def stored_alert_ids(config: MedricalConfig, table: str) -> list[str]:

@@ -29,12 +29,11 @@ from tests.integration.helpers import (
     kill_service,
     readings_sink_conf,
     restart_stack,
-    sink_caught_up,
+    settle,
     synthetic_reading,
     table_row_count,
     unique_topic,
     wait_for,
-    wait_for_rows,
 )
 from tests.integration.test_cli_pipeline import run
 
@@ -62,16 +61,6 @@ def _stored_keys(config: MedricalConfig, topic: str) -> set[tuple[str, object]]:
     return set(rows)
 
 
-def _settle(config: MedricalConfig, name: str, topic: str, count: int) -> None:
-    """Wait until every reading is stored and the sink has committed the end of the topic."""
-    wait_for_rows(config, topic, count, timeout_s=180)
-    wait_for(
-        lambda: sink_caught_up(config, name, topic),
-        timeout_s=90,
-        what="the sink to commit the end of the topic",
-    )
-
-
 def test_registry_outage_at_the_start_of_a_new_topic_diverts_nothing(
     live_config: MedricalConfig, topic_and_connector: tuple[str, str]
 ) -> None:
@@ -97,7 +86,7 @@ def test_registry_outage_at_the_start_of_a_new_topic_diverts_nothing(
         assert table_row_count(live_config, topic) is None, "the sink read without a registry?"
     finally:
         restart_stack(live_config)
-    _settle(live_config, name, topic, len(readings))
+    settle(live_config, name, topic, len(readings))
     assert len(_stored_keys(live_config, topic)) == len(readings)
     assert _dead_letters(live_config, topic) == []
     with ConnectClient(live_config.connect) as client:
@@ -146,7 +135,7 @@ def test_two_minute_postgres_outage_ends_with_every_reading_stored_once(
             stop.set()
             streamer.join(timeout=60)
     assert not streamer.is_alive()
-    _settle(live_config, name, topic, sent)
+    settle(live_config, name, topic, sent)
     assert len(_stored_keys(live_config, topic)) == sent
     assert _dead_letters(live_config, topic) == []
     # The outage outlasted the sink's own retries; the supervisor restarted the task and said so.
@@ -177,7 +166,7 @@ def test_poison_goes_to_the_dead_letters_and_the_sink_keeps_running(
         assert raw.flush(30) == 0
         for reading in good[100:]:
             producer.send(reading)
-    _settle(live_config, name, topic, len(good))
+    settle(live_config, name, topic, len(good))
     letters = wait_for(
         lambda: _dead_letters(live_config, topic) or None, timeout_s=30, what="dead letters"
     )
@@ -228,14 +217,14 @@ def test_a_replay_stores_dead_letters_exactly_once(
     replayed = run(live_config, "dead-letters", "replay", "--topic", topic)
     assert replayed.code == 0, replayed.stderr
     assert f"{len(readings)} dead letter(s) replayed" in replayed.stderr
-    _settle(live_config, name, topic, len(readings))
+    settle(live_config, name, topic, len(readings))
 
     again = run(live_config, "dead-letters", "replay", "--topic", topic)
     assert again.code == 0
     assert "nothing to replay" in again.stderr
     forced = run(live_config, "dead-letters", "replay", "--topic", topic, "--again")
     assert forced.code == 0, forced.stderr
-    _settle(live_config, name, topic, len(readings))
+    settle(live_config, name, topic, len(readings))
     assert len(_stored_keys(live_config, topic)) == len(readings)
     status = run(live_config, "connector", "status", "--name", name)
     assert f"dead letters from {topic}: {len(readings)} (0 not replayed)" in status.stdout
