@@ -588,3 +588,12 @@ def test_the_fast_inversion_of_the_oxygen_curve_gives_the_same_floats() -> None:
     for saturation in saturations:
         assert pao2_from_saturation(saturation) == _pao2_by_sixty_halvings(saturation)
     assert saturation_from_pao2(pao2_from_saturation(95.0)) == pytest.approx(95.0)
+
+
+def test_a_mixed_ward_keeps_the_oximeter_bias_apart_from_the_scenario_offset() -> None:
+    """In a mixed ward each patient starts some hours into its scenario; those hours are not
+    the oximeter's bias (once they were, and pushed SpO2 up by as many percent)."""
+    patients = Simulator(400, 1, "mix", start_ms=START_MS).patients
+    assert max(abs(p.oximeter_offset) for p in patients) < 3.0
+    assert max(p.scenario_offset_h for p in patients) > 3.0
+    assert all(p.oximeter_offset != p.scenario_offset_h for p in patients if p.scenario_offset_h)

@@ -164,9 +164,9 @@ def draw_profile(
     # rest be the oximeter's own bias (devices are accurate only to about 2%).
     air_alveolar = alveolar_po2(_AIR_FIO2, paco2)
     ratio = min(pao2_from_saturation(spo2_on_air) / air_alveolar, _HEALTHY_OXYGENATION_RATIO)
-    offset = spo2_on_air - saturation_from_pao2(ratio * air_alveolar)
+    oximeter_offset = spo2_on_air - saturation_from_pao2(ratio * air_alveolar)
     pace = math.exp(rng.uniform(math.log(0.8), math.log(1.25))) if scenario.duration_h else 1.0
-    offset = rng.uniform(0.0, 0.5 * scenario.duration_h) if offset_into_scenario else 0.0
+    scenario_offset_h = rng.uniform(0.0, 0.5 * scenario.duration_h) if offset_into_scenario else 0.0
     return PatientProfile(
         patient_id=patient_id(number),
         scenario=scenario.name,
@@ -184,9 +184,9 @@ def draw_profile(
         ),
         paco2_mmhg=paco2,
         oxygenation_ratio=ratio,
-        oximeter_offset=offset,
+        oximeter_offset=oximeter_offset,
         pace=pace,
-        scenario_offset_h=offset,
+        scenario_offset_h=scenario_offset_h,
     )
 
 
